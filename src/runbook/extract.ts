@@ -1,0 +1,316 @@
+/**
+ * The one extractor: the only code that knows how a step is written in MDX.
+ * The Astro build uses it through remark-steps.ts; the server and the CLI
+ * call `extractChapterSource` on the same files. Malformed steps are
+ * reported with file:line and a plain message.
+ */
+import { createHash } from 'node:crypto';
+import remarkMdx from 'remark-mdx';
+import remarkParse from 'remark-parse';
+import { unified } from 'unified';
+import { visit } from 'unist-util-visit';
+import type { Root, Code } from 'mdast';
+import type { MdxJsxFlowElement, MdxJsxTextElement } from 'mdast-util-mdx-jsx';
+import { StepSyntaxError } from './errors.ts';
+import { ChapterFrontmatterSchema, type ChapterFrontmatter } from './schema.ts';
+import { loadTopologies, targetNames } from './topology.ts';
+import { STEP_KINDS, type Chapter, type Expectation, type Step, type StepComponent } from './types.ts';
+import { BUILTIN_VARS, isInline, templateNames } from './vars.ts';
+import { locateIssues, parseYamlSource } from './yaml-source.ts';
+
+export const STEP_ATTRIBUTES = ['id', 'title', 'on', 'where', 'expect', 'retries', 'delay', 'timeout', 'confirm', 'needs'] as const;
+type Attr = (typeof STEP_ATTRIBUTES)[number];
+
+/** Default overall limit of a step on one host. */
+export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+
+type JsxElement = MdxJsxFlowElement | MdxJsxTextElement;
+
+export function isStepElement(node: { type: string; name?: string | null }): node is JsxElement {
+  return (node.type === 'mdxJsxFlowElement' || node.type === 'mdxJsxTextElement') && !!node.name && node.name in STEP_KINDS;
+}
+
+/** Parse a duration such as 500ms, 2s, 1.5m, 1h. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/**
+ * `expect`: `exit=0`, `exit=0,1`, `/regex/flags`, or both: `exit=1 /regex/`.
+ * Returns an error message instead of throwing so the caller adds file:line.
+ */
+export function parseExpect(text: string): Expectation | string {
+  let rest = text.trim();
+  const out: Expectation = { exit: [0] };
+  const exit = /^exit=([0-9,]+)(\s+|$)/.exec(rest);
+  if (exit) {
+    const codes = exit[1].split(',').filter(Boolean).map(Number);
+    if (!codes.length || codes.some((c) => !Number.isInteger(c) || c > 255)) return `bad exit codes "${exit[1]}": use numbers 0-255, e.g. exit=0,1`;
+    out.exit = codes;
+    rest = rest.slice(exit[0].length);
+  }
+  if (rest) {
+    const re = /^\/(.*)\/([dgimsuy]*)$/s.exec(rest);
+    if (!re) return `cannot read expect="${text}": write exit=N, /stdout regex/ or both (exit=1 /pattern/)`;
+    try {
+      new RegExp(re[1], re[2]);
+    } catch (e) {
+      return `bad stdout pattern /${re[1]}/: ${(e as Error).message}`;
+    }
+    out.stdout = { source: re[1], flags: re[2].replace('g', '') };
+  }
+  if (!exit && !rest) return 'expect="" is empty';
+  return out;
+}
+
+interface AttrValue {
+  present: boolean;
+  value: string | number | boolean | null;
+  line: number;
+}
+
+function readAttributes(node: JsxElement, where: (line: number) => string, errors: StepSyntaxError[]): Map<Attr, AttrValue> {
+  const out = new Map<Attr, AttrValue>();
+  for (const a of node.attributes) {
+    const line = a.position?.start.line ?? node.position?.start.line ?? 0;
+    if (a.type !== 'mdxJsxAttribute') {
+      errors.push(new StepSyntaxError(`<${node.name}> cannot take a spread {...} attribute`, where(line), 'write each attribute out'));
+      continue;
+    }
+    if (!(STEP_ATTRIBUTES as readonly string[]).includes(a.name)) {
+      errors.push(new StepSyntaxError(`unknown attribute "${a.name}" on <${node.name}>`, where(line), `allowed: ${STEP_ATTRIBUTES.join(', ')}`));
+      continue;
+    }
+    let value: AttrValue['value'];
+    if (a.value === null || a.value === undefined) value = true;
+    else if (typeof a.value === 'string') value = a.value;
+    else {
+      // {10}, {true}, {"text"}: only literals, because the server reads the
+      // same file without running any JavaScript.
+      const src = a.value.value.trim();
+      try {
+        const parsed = JSON.parse(src);
+        if (!['number', 'boolean', 'string'].includes(typeof parsed)) throw new Error('not a literal');
+        value = parsed;
+      } catch {
+        errors.push(new StepSyntaxError(`attribute ${a.name}={${src}} must be a literal (number, true/false or a quoted string)`, where(line)));
+        continue;
+      }
+    }
+    out.set(a.name as Attr, { present: true, value, line });
+  }
+  return out;
+}
+
+export interface ExtractContext {
+  /** Path shown in errors (relative to the project root). */
+  file: string;
+  slug: string;
+  frontmatter: ChapterFrontmatter;
+  /** Project root, to find labs/topologies.yaml. */
+  root?: string;
+}
+
+/** Find every step element in a parsed MDX tree and turn it into a Step. */
+export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; errors: StepSyntaxError[] } {
+  const errors: StepSyntaxError[] = [];
+  const steps: Step[] = [];
+  const seen = new Map<string, number>();
+  const where = (line: number) => `${ctx.file}:${line}`;
+  const fm = ctx.frontmatter;
+  const topologies = loadTopologies(ctx.root);
+  const targets = fm.lab === 'none' ? undefined : targetNames(topologies, fm.lab);
+  const declared = { ...BUILTIN_VARS, ...fm.vars };
+
+  visit(tree, (node) => {
+    if (!isStepElement(node as { type: string; name?: string })) return;
+    const el = node as JsxElement;
+    const line = el.position?.start.line ?? 0;
+    const component = el.name as StepComponent;
+    const attrs = readAttributes(el, where, errors);
+    const str = (name: Attr): string | undefined => {
+      const a = attrs.get(name);
+      if (!a) return undefined;
+      if (typeof a.value !== 'string') {
+        errors.push(new StepSyntaxError(`attribute ${name} must be a string`, where(a.line)));
+        return undefined;
+      }
+      return a.value;
+    };
+
+    const id = str('id');
+    if (!id) {
+      errors.push(new StepSyntaxError(`<${component}> has no id`, where(line), 'add id="short-kebab-name", unique in the chapter'));
+      return;
+    }
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(id)) {
+      errors.push(new StepSyntaxError(`step id "${id}" must be lower-case letters, digits and dashes`, where(line)));
+    }
+    if (seen.has(id)) {
+      errors.push(new StepSyntaxError(`duplicate step id "${id}" (first used on line ${seen.get(id)})`, where(line), 'step ids must be unique within a chapter'));
+    } else seen.set(id, line);
+
+    const title = str('title');
+    if (!title) errors.push(new StepSyntaxError(`step "${id}" has no title`, where(line), 'add title="What this step does"'));
+
+    const on = str('on');
+    if (!on) errors.push(new StepSyntaxError(`step "${id}" has no on= (target hosts)`, where(line), 'use a host, a group, a comma list, or "all"'));
+    else if (!targets) {
+      errors.push(new StepSyntaxError(`step "${id}" runs on hosts, but the chapter's frontmatter says lab: ${fm.lab}`, where(line), `set lab: to a topology from labs/topologies.yaml (${Object.keys(topologies.topologies).join(', ')})`));
+    } else {
+      for (const name of on.split(',').map((s) => s.trim())) {
+        if (name === 'all' || targets.hosts.has(name) || targets.groups.has(name)) continue;
+        errors.push(new StepSyntaxError(`unknown host or group "${name}" in on="${on}" of step "${id}"`, where(attrs.get('on')!.line), `lab ${fm.lab} has groups ${[...targets.groups].join(', ')} and hosts ${[...targets.hosts].join(', ')}`));
+      }
+    }
+
+    const whereCmd = str('where');
+    let expect: Expectation = { exit: [0] };
+    const expectText = str('expect');
+    if (expectText !== undefined) {
+      const parsed = parseExpect(expectText);
+      if (typeof parsed === 'string') errors.push(new StepSyntaxError(parsed, where(attrs.get('expect')!.line)));
+      else expect = parsed;
+    }
+
+    let retries = 0;
+    const r = attrs.get('retries');
+    if (r) {
+      const n = typeof r.value === 'string' && /^\d+$/.test(r.value) ? Number(r.value) : r.value;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 1000) {
+        errors.push(new StepSyntaxError(`bad retry value retries=${JSON.stringify(r.value)} in step "${id}"`, where(r.line), 'retries is a whole number of extra attempts, 0-1000, e.g. retries={10}'));
+      } else retries = n;
+    }
+    const duration = (name: 'delay' | 'timeout', fallback: number) => {
+      const a = attrs.get(name);
+      if (!a) return fallback;
+      const ms = typeof a.value === 'string' ? parseDuration(a.value) : undefined;
+      if (ms === undefined || ms <= 0) {
+        errors.push(new StepSyntaxError(`bad ${name} value ${JSON.stringify(a.value)} in step "${id}"`, where(a.line), `write a duration such as "500ms", "2s", "5m"`));
+        return fallback;
+      }
+      return ms;
+    };
+    const delayMs = duration('delay', 1000);
+    const timeoutMs = duration('timeout', DEFAULT_TIMEOUT_MS);
+    if (attrs.has('delay') && !attrs.has('retries')) {
+      errors.push(new StepSyntaxError(`step "${id}" sets delay but no retries`, where(attrs.get('delay')!.line), 'delay is the pause between attempts: add retries={N}'));
+    }
+
+    const c = attrs.get('confirm');
+    if (c && typeof c.value !== 'boolean') errors.push(new StepSyntaxError(`confirm takes no value (or {true}/{false})`, where(c.line)));
+    const needsAttr = str('needs');
+    if (needsAttr !== undefined && needsAttr !== 'vm') errors.push(new StepSyntaxError(`needs="${needsAttr}" is not known`, where(attrs.get('needs')!.line), 'the only value is needs="vm": the step needs real VMs'));
+
+    const codes = el.children.filter((ch) => ch.type === 'code') as Code[];
+    if (codes.length === 0) {
+      errors.push(new StepSyntaxError(`step "${id}" has no code block`, where(line), 'put the script in a fenced ```bash block inside the component'));
+      return;
+    }
+    if (codes.length > 1) {
+      errors.push(new StepSyntaxError(`step "${id}" has ${codes.length} code blocks; a step runs exactly one`, where(codes[1].position?.start.line ?? line), 'split it into two steps'));
+    }
+    const code = codes[0];
+    const lang = code.lang ?? '';
+    if (!['bash', 'sh', 'shell'].includes(lang)) {
+      errors.push(new StepSyntaxError(`step "${id}" code block is "${lang || 'unlabelled'}"; steps run bash`, where(code.position?.start.line ?? line), 'label the fence ```bash'));
+    }
+
+    const used = new Set<string>();
+    for (const [label, text, at] of [
+      ['script', code.value, code.position?.start.line ?? line],
+      ['where', whereCmd ?? '', attrs.get('where')?.line ?? line],
+    ] as const) {
+      const { names, malformed } = templateNames(text);
+      for (const bad of malformed) errors.push(new StepSyntaxError(`malformed placeholder ${bad} in the ${label} of step "${id}"`, where(at), 'write {{name}} with a lower_snake_case name'));
+      for (const n of names) {
+        const decl = declared[n];
+        if (!decl) errors.push(new StepSyntaxError(`variable "${n}" used in step "${id}" is not declared`, where(at), `declare it under vars: in the chapter frontmatter, e.g. ${n}: { type: ipv4 }`));
+        else if (!isInline(decl)) errors.push(new StepSyntaxError(`variable "${n}" is ${decl.type}; it cannot be written as {{${n}}}`, where(at), `use "$${n}": it reaches the script as an environment variable`));
+        used.add(n);
+      }
+    }
+
+    if (!id || !title || !on) return;
+    const step: Omit<Step, 'hash'> = {
+      id,
+      globalId: `${ctx.slug}/${id}`,
+      chapter: ctx.slug,
+      kind: STEP_KINDS[component],
+      title,
+      on,
+      where: whereCmd,
+      expect,
+      retries,
+      delayMs,
+      timeoutMs,
+      confirm: c?.value === true,
+      needs: needsAttr === 'vm' ? 'vm' : undefined,
+      lang: 'bash',
+      script: code.value,
+      vars: [...used].sort(),
+      file: ctx.file,
+      line,
+    };
+    steps.push({ ...step, hash: stepHash(step) });
+  });
+  return { steps, errors };
+}
+
+/** Content hash of what a step does (not where it is written). */
+export function stepHash(s: Omit<Step, 'hash'>): string {
+  const { globalId, kind, on, where, expect, retries, delayMs, timeoutMs, confirm, needs, script } = s;
+  const canonical = JSON.stringify({ globalId, kind, on, where, expect, retries, delayMs, timeoutMs, confirm, needs, script });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** Split `---` YAML frontmatter from MDX, keeping line numbers of the body. */
+export function splitFrontmatter(text: string): { yaml: string; body: string } {
+  const m = /^---\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/.exec(text);
+  if (!m) return { yaml: '', body: text };
+  const blank = m[0].replace(/[^\r\n]/g, ' ');
+  return { yaml: m[1], body: blank + text.slice(m[0].length) };
+}
+
+/** Validate frontmatter; errors carry file:line from the YAML positions. */
+export function parseChapterFrontmatter(yamlText: string, file: string): { frontmatter?: ChapterFrontmatter; errors: StepSyntaxError[] } {
+  if (!yamlText.trim()) return { errors: [new StepSyntaxError('the chapter has no frontmatter', `${file}:1`, 'start the file with --- chapter: N, title, part, summary ---')] };
+  const src = parseYamlSource(yamlText);
+  if (src.errors.length) return { errors: src.errors.map((e) => new StepSyntaxError(`frontmatter: ${e.message}`, `${file}:${e.line + 1}`)) };
+  const parsed = ChapterFrontmatterSchema.safeParse(src.doc.toJS());
+  if (!parsed.success) {
+    return { errors: locateIssues(parsed.error, src, file, 1).map((i) => new StepSyntaxError(`frontmatter ${i.message}`, i.where)) };
+  }
+  return { frontmatter: parsed.data, errors: [] };
+}
+
+/** Check the file name agrees with the chapter number: 03-pacemaker.mdx is chapter 3. */
+export function checkSlug(slug: string, fm: ChapterFrontmatter, file: string): StepSyntaxError[] {
+  const m = /^(\d{2})-[a-z0-9-]+$/.exec(slug);
+  if (!m) return [new StepSyntaxError(`chapter file name "${slug}" must look like 03-pacemaker.mdx`, `${file}:1`)];
+  if (Number(m[1]) !== fm.chapter) return [new StepSyntaxError(`file name says chapter ${Number(m[1])} but frontmatter says chapter: ${fm.chapter}`, `${file}:2`)];
+  return [];
+}
+
+const parser = unified().use(remarkParse).use(remarkMdx);
+
+/** Read one chapter's MDX source into a Chapter (the server/CLI path). */
+export function extractChapterSource(text: string, file: string, slug: string, root?: string): { chapter?: Chapter; errors: StepSyntaxError[] } {
+  const { yaml, body } = splitFrontmatter(text);
+  const fmResult = parseChapterFrontmatter(yaml, file);
+  if (!fmResult.frontmatter) return { errors: fmResult.errors };
+  let tree: Root;
+  try {
+    tree = parser.parse(body) as Root;
+  } catch (e) {
+    const err = e as { line?: number; place?: { line?: number; start?: { line?: number } }; reason?: string; message: string };
+    const line = err.line ?? err.place?.line ?? err.place?.start?.line ?? 1;
+    return { errors: [new StepSyntaxError(`MDX does not parse: ${err.reason ?? err.message}`, `${file}:${line}`)] };
+  }
+  const slugErrors = checkSlug(slug, fmResult.frontmatter, file);
+  const { steps, errors } = extractSteps(tree, { file, slug, frontmatter: fmResult.frontmatter, root });
+  return { chapter: { slug, file, frontmatter: fmResult.frontmatter, steps }, errors: [...slugErrors, ...errors] };
+}

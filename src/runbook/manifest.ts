@@ -1,0 +1,71 @@
+/** The runbook manifest: every chapter and step of the book, read through the one extractor. */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { ErrorList, StepSyntaxError, UsageError } from './errors.ts';
+import { extractChapterSource } from './extract.ts';
+import { projectRoot } from './topology.ts';
+import type { Chapter, Manifest, Step } from './types.ts';
+
+export const CHAPTERS_DIR = path.join('src', 'content', 'chapters');
+
+/** Read every chapter. Throws an ErrorList naming every malformed step. */
+export function loadManifest(root = projectRoot()): Manifest {
+  const dir = path.join(root, CHAPTERS_DIR);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.mdx')).sort();
+  const chapters: Chapter[] = [];
+  const errors: StepSyntaxError[] = [];
+  const numbers = new Map<number, string>();
+  for (const f of files) {
+    const rel = path.join(CHAPTERS_DIR, f);
+    const { chapter, errors: errs } = extractChapterSource(readFileSync(path.join(dir, f), 'utf8'), rel, f.replace(/\.mdx$/, ''), root);
+    errors.push(...errs);
+    if (!chapter) continue;
+    const n = chapter.frontmatter.chapter;
+    if (numbers.has(n)) errors.push(new StepSyntaxError(`chapter ${n} is defined twice (also in ${numbers.get(n)})`, `${rel}:2`));
+    numbers.set(n, rel);
+    chapters.push(chapter);
+  }
+  if (errors.length) throw new ErrorList(errors);
+  chapters.sort((a, b) => a.frontmatter.chapter - b.frontmatter.chapter);
+  return { chapters };
+}
+
+export function allSteps(m: Manifest): Step[] {
+  return m.chapters.flatMap((c) => c.steps);
+}
+
+export function findStep(m: Manifest, globalId: string): Step | undefined {
+  return allSteps(m).find((s) => s.globalId === globalId);
+}
+
+/**
+ * Resolve CLI selectors to steps, in book order: `ch03` or `3` or
+ * `03-pacemaker` (a whole chapter), `03-pacemaker/vip-present` or
+ * `3/vip-present` (one step).
+ */
+export function selectSteps(m: Manifest, selectors: string[]): Step[] {
+  const out: Step[] = [];
+  for (const sel of selectors) {
+    const [chapSel, stepId] = sel.split('/', 2);
+    const chapter = findChapter(m, chapSel);
+    if (!chapter) {
+      throw new UsageError(`no chapter matches "${chapSel}"`, sel, `chapters: ${m.chapters.map((c) => c.slug).join(', ')}`);
+    }
+    if (stepId === undefined) {
+      out.push(...chapter.steps);
+      continue;
+    }
+    const step = chapter.steps.find((s) => s.id === stepId);
+    if (!step) {
+      throw new UsageError(`chapter ${chapter.slug} has no step "${stepId}"`, sel, chapter.steps.length ? `its steps: ${chapter.steps.map((s) => s.id).join(', ')}` : 'it has no runnable steps yet');
+    }
+    out.push(step);
+  }
+  return out;
+}
+
+export function findChapter(m: Manifest, sel: string): Chapter | undefined {
+  const num = /^(?:ch)?0*(\d+)$/i.exec(sel);
+  if (num) return m.chapters.find((c) => c.frontmatter.chapter === Number(num[1]));
+  return m.chapters.find((c) => c.slug === sel);
+}
