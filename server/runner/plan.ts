@@ -19,6 +19,8 @@ export interface TargetPlan {
   /** The host filter, ready to run, if the step has one. */
   whereScript?: string;
   whereDisplay?: string;
+  /** Values of the inline variables the step uses on this host (never secrets). */
+  values: Record<string, string>;
 }
 
 export interface StepPlan {
@@ -75,6 +77,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       display: maskText(body, secrets),
       whereScript: whereBody === undefined ? undefined : `set -uo pipefail\n${exportLines(env)}\n${whereBody}`,
       whereDisplay: whereBody === undefined ? undefined : maskText(whereBody, secrets),
+      values: Object.fromEntries(step.vars.filter((v) => all[v] !== undefined).map((v) => [v, all[v as keyof typeof all]])),
     };
   });
   return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step) };

@@ -8,15 +8,24 @@ import type { Chapter, Manifest, Step } from './types.ts';
 
 export const CHAPTERS_DIR = path.join('src', 'content', 'chapters');
 
+/**
+ * Where chapters are read from: src/content/chapters, or DRILLBOOK_CHAPTERS_DIR
+ * to run another set of chapters (a team's own runbooks, test fixtures)
+ * through the same extractor and runner.
+ */
+export function chaptersDir(root: string): string {
+  return process.env.DRILLBOOK_CHAPTERS_DIR ? path.resolve(process.env.DRILLBOOK_CHAPTERS_DIR) : path.join(root, CHAPTERS_DIR);
+}
+
 /** Read every chapter. Throws an ErrorList naming every malformed step. */
 export function loadManifest(root = projectRoot()): Manifest {
-  const dir = path.join(root, CHAPTERS_DIR);
+  const dir = chaptersDir(root);
   const files = readdirSync(dir).filter((f) => f.endsWith('.mdx')).sort();
   const chapters: Chapter[] = [];
   const errors: StepSyntaxError[] = [];
   const numbers = new Map<number, string>();
   for (const f of files) {
-    const rel = path.join(CHAPTERS_DIR, f);
+    const rel = path.relative(root, path.join(dir, f));
     const { chapter, errors: errs } = extractChapterSource(readFileSync(path.join(dir, f), 'utf8'), rel, f.replace(/\.mdx$/, ''), root);
     errors.push(...errs);
     if (!chapter) continue;

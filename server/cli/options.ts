@@ -1,0 +1,128 @@
+/**
+ * Commands and options as data: `--help` is generated from this table and
+ * the parser reads the same table, so they cannot drift. `parseCli` is pure.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../src/runbook/errors.ts';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+  value?: string;
+  description: string;
+}
+
+export interface CommandSpec {
+  summary: string;
+  args?: string;
+  /** Positional arguments required. */
+  minArgs?: number;
+  options: Record<string, OptionSpec>;
+  examples?: string[];
+}
+
+const target: Record<string, OptionSpec> = {
+  inventory: { type: 'string', short: 'i', value: 'FILE', description: 'target the hosts of this inventory file' },
+  lab: { type: 'string', value: 'NAME', description: 'target a lab started with `drillbook lab up` (default: local)' },
+};
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  serve: {
+    summary: 'Serve the book and the step runner on 127.0.0.1',
+    options: {
+      port: { type: 'string', short: 'p', value: 'N', description: 'port to listen on (default 4321; 0 picks a free one)' },
+      ...target,
+      'no-open': { type: 'boolean', description: 'do not open a browser' },
+      build: { type: 'boolean', description: 'build the site first when it is missing or older than its sources' },
+    },
+    examples: ['drillbook serve', 'drillbook serve --inventory labs/example-real/inventory.yaml --port 8080'],
+  },
+  run: {
+    summary: 'Run chapters or steps headless, with per-host output and a summary',
+    args: '<chapter|chapter/step>...',
+    minArgs: 1,
+    options: {
+      ...target,
+      var: { type: 'string', multiple: true, value: 'NAME=VALUE', description: 'set a variable (repeatable); checked against its declared type' },
+      'dry-run': { type: 'boolean', short: 'n', description: 'print the resolved scripts and targets; connect to nothing' },
+      json: { type: 'boolean', description: 'print one JSON document with every result' },
+      confirm: { type: 'string', value: 'NAME', description: 'confirm break/confirm steps by naming the target inventory' },
+      'keep-going': { type: 'boolean', description: 'run the remaining steps after a failure' },
+    },
+    examples: ['drillbook run 1', 'drillbook run 01-cloud-computing-and-ha/nodes-answer --lab local', 'drillbook run ch04 --var vip=10.77.0.100 --dry-run'],
+  },
+  steps: {
+    summary: 'List the runbook: every chapter and its steps',
+    args: '[chapter]',
+    options: { json: { type: 'boolean', description: 'print the manifest as JSON' } },
+    examples: ['drillbook steps', 'drillbook steps 3 --json'],
+  },
+};
+
+const GLOBAL: Record<string, OptionSpec> = {
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+  debug: { type: 'boolean', description: 'show stack traces for errors' },
+};
+
+export type Parsed =
+  | { kind: 'help'; text: string }
+  | { kind: 'command'; command: string; args: string[]; values: Record<string, string | boolean | string[] | undefined> };
+
+export function helpText(command?: string): string {
+  if (!command) {
+    const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+    return [
+      'Usage: drillbook <command> [options]',
+      '',
+      'Commands:',
+      ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+      '',
+      'Run `drillbook <command> --help` for the options of a command.',
+    ].join('\n');
+  }
+  const c = COMMANDS[command];
+  const opts = { ...c.options, ...GLOBAL };
+  const rows = Object.entries(opts).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  return [
+    `Usage: drillbook ${command}${c.args ? ` ${c.args}` : ''} [options]`,
+    '',
+    c.summary,
+    '',
+    'Options:',
+    ...rows.map(([l, d]) => `  ${l.padEnd(width)}  ${d}`),
+    ...(c.examples?.length ? ['', 'Examples:', ...c.examples.map((e) => `  ${e}`)] : []),
+  ].join('\n');
+}
+
+export function parseCli(argv: string[]): Parsed {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') return { kind: 'help', text: helpText(rest[0] && COMMANDS[rest[0]] ? rest[0] : undefined) };
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command "${command}"`, undefined, `commands: ${Object.keys(COMMANDS).join(', ')}`);
+  const options = Object.fromEntries(
+    Object.entries({ ...spec.options, ...GLOBAL }).map(([k, o]) => [k, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }]),
+  );
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^.*?: /, ''), `drillbook ${command}`, `see drillbook ${command} --help`);
+  }
+  if (parsed.values.help) return { kind: 'help', text: helpText(command) };
+  if (parsed.positionals.length < (spec.minArgs ?? 0)) throw new UsageError(`missing ${spec.args}`, `drillbook ${command}`, `see drillbook ${command} --help`);
+  if (!spec.args && parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`, `drillbook ${command}`);
+  return { kind: 'command', command, args: parsed.positionals, values: parsed.values as Record<string, string | boolean | string[] | undefined> };
+}
+
+/** `--var a=b --var c=d` into { a: 'b', c: 'd' }. */
+export function parseVars(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--var ${item}: write NAME=VALUE`, '--var');
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+/**
+ * The one gate. Every HTTP request and every WebSocket upgrade passes here
+ * before routing: Host allowlist (DNS rebinding), the start token exchanged
+ * for an HttpOnly SameSite=Strict session cookie, and on upgrade an exact
+ * Origin match plus a per-session capability token. Refusals say why and
+ * are logged.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export const COOKIE = 'drillbook_session';
+export const WS_PROTOCOL = 'drillbook.v1';
+export const WS_TOKEN_PREFIX = 'drillbook.token.';
+/** Header the page sends on API calls; a cross-origin page cannot send it without a CORS preflight we never grant. */
+export const API_HEADER = 'x-drillbook';
+
+export function newToken(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** Constant-time comparison of two secrets of any length. */
+export function sameSecret(a: string | undefined, b: string): boolean {
+  if (typeof a !== 'string') return false;
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+export type Refusal = { status: 401 | 403; reason: string };
+
+interface Session {
+  wsToken: string;
+  created: number;
+}
+
+export class Gate {
+  readonly startToken = newToken();
+  private sessions = new Map<string, Session>();
+  private readonly allowedNames: Set<string>;
+
+  constructor(
+    readonly port: () => number,
+    extraHosts: string[] = [],
+    private readonly log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+  ) {
+    this.allowedNames = new Set(['localhost', '127.0.0.1', '[::1]', ...extraHosts.map((h) => h.toLowerCase())]);
+  }
+
+  /** Host header must name this server by a loopback name (or a configured one) and its port. */
+  checkHost(req: IncomingMessage): Refusal | undefined {
+    const host = (req.headers.host ?? '').toLowerCase();
+    const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d+))?$/.exec(host);
+    if (!m || !this.allowedNames.has(m[1]) || (m[2] !== undefined && Number(m[2]) !== this.port())) {
+      this.log(`drillbook: refused request with Host "${host}" (${req.method} ${req.url}); allowed: ${[...this.allowedNames].join(', ')} on port ${this.port()}`);
+      return { status: 403, reason: `Host "${host}" is not allowed` };
+    }
+    return undefined;
+  }
+
+  /** Exchange the start token (from ?token=) for a new session; returns the cookie header. */
+  exchange(token: string | null): string | undefined {
+    if (!token || !sameSecret(token, this.startToken)) return undefined;
+    const id = newToken();
+    this.sessions.set(id, { wsToken: newToken(), created: Date.now() });
+    return `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/`;
+  }
+
+  private sessionOf(req: IncomingMessage): Session | undefined {
+    const cookies = (req.headers.cookie ?? '').split(';').map((c) => c.trim());
+    for (const c of cookies) {
+      const [k, v] = c.split('=', 2);
+      if (k !== COOKIE || !v) continue;
+      for (const [id, s] of this.sessions) if (sameSecret(v, id)) return s;
+    }
+    return undefined;
+  }
+
+  /** API call from the page: session cookie plus the custom header. */
+  checkApi(req: IncomingMessage): { session: Session } | Refusal {
+    if (req.headers[API_HEADER] !== '1') return { status: 403, reason: `missing ${API_HEADER} header` };
+    const session = this.sessionOf(req);
+    if (!session) return { status: 401, reason: 'no session: open the URL with ?token= that `drillbook serve` printed' };
+    return { session };
+  }
+
+  /** The origin this request's Host names, e.g. http://127.0.0.1:4321. */
+  servedOrigin(req: IncomingMessage): string {
+    return `http://${(req.headers.host ?? '').toLowerCase()}`;
+  }
+
+  /** WebSocket upgrade: Host, exact Origin, session cookie and capability token, all required. */
+  checkUpgrade(req: IncomingMessage): Refusal | { protocol: string } {
+    const host = this.checkHost(req);
+    if (host) return host;
+    const origin = req.headers.origin;
+    const expected = this.servedOrigin(req);
+    if (origin !== expected) {
+      this.log(`drillbook: refused WebSocket from Origin ${origin ?? '(none)'}; only ${expected} may connect`);
+      return { status: 403, reason: `Origin ${origin ?? '(none)'} is not ${expected}` };
+    }
+    const session = this.sessionOf(req);
+    if (!session) {
+      this.log('drillbook: refused WebSocket without a valid session cookie');
+      return { status: 401, reason: 'no session cookie' };
+    }
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const cap = protocols.find((p) => p.startsWith(WS_TOKEN_PREFIX))?.slice(WS_TOKEN_PREFIX.length);
+    if (!protocols.includes(WS_PROTOCOL) || !sameSecret(cap, session.wsToken)) {
+      this.log('drillbook: refused WebSocket without the session capability token');
+      return { status: 401, reason: 'missing or wrong capability token' };
+    }
+    return { protocol: WS_PROTOCOL };
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `drillbook serve`: one Node process serving the built site and the
+ * WebSocket API on one loopback origin.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import { WebSocketServer } from 'ws';
+import { Refused } from '../src/runbook/errors.ts';
+import { projectRoot } from '../src/runbook/topology.ts';
+import { Gate } from './gate.ts';
+import { RunnerSession, inventoryFileFor, type TargetSelection } from './runner/session.ts';
+import { stateDir, writePrivate } from './state.ts';
+import { SECURITY_HEADERS, serveStatic } from './static.ts';
+import { attachConnection, summarise } from './ws/handlers.ts';
+
+export interface ServeOptions extends TargetSelection {
+  port?: number;
+  /** Bind address; loopback unless explicitly configured. */
+  bind?: string;
+  distDir?: string;
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  token: string;
+  tokenFile: string;
+  session: RunnerSession;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function startServer(opts: ServeOptions = {}): Promise<RunningServer> {
+  const bind = opts.bind ?? '127.0.0.1';
+  if (!LOOPBACK.has(bind)) {
+    throw new Refused(`refusing to bind ${bind}: Drillbook runs commands on your clusters and only listens on loopback`, '--bind', 'reach it from elsewhere through an SSH tunnel: ssh -L 4321:127.0.0.1:4321 this-host');
+  }
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const dist = path.resolve(opts.distDir ?? path.join(projectRoot(), 'dist'));
+  const session = new RunnerSession({ inventory: opts.inventory, lab: opts.lab });
+  inventoryFileFor(session.selection); // usage errors now, not at the first click
+  let port = opts.port ?? 0;
+  const gate = new Gate(() => port, [], log);
+
+  const json = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+
+  const server = http.createServer((req, res) => {
+    const refusal = gate.checkHost(req);
+    if (refusal) return json(res, refusal.status, { error: { code: 'refused', message: refusal.reason } });
+    const url = new URL(req.url ?? '/', 'http://placeholder');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...SECURITY_HEADERS, Allow: 'GET, HEAD' });
+      return res.end();
+    }
+    if (url.searchParams.has('token')) {
+      const cookie = gate.exchange(url.searchParams.get('token'));
+      if (!cookie) return json(res, 403, { error: { code: 'refused', message: 'invalid token: use the URL printed by this run of `drillbook serve`' } });
+      url.searchParams.delete('token');
+      res.writeHead(303, { ...SECURITY_HEADERS, 'Set-Cookie': cookie, Location: url.pathname + url.search, 'Cache-Control': 'no-store' });
+      return res.end();
+    }
+    if (url.pathname === '/api/session') {
+      const ok = gate.checkApi(req);
+      if ('status' in ok) return json(res, ok.status, { error: { code: 'refused', message: ok.reason } });
+      let inventory;
+      let problem;
+      try {
+        inventory = summarise(session.inventory());
+      } catch (e) {
+        problem = (e as { toJSON?: () => unknown }).toJSON?.() ?? { code: 'internal', message: String(e) };
+      }
+      return json(res, 200, { wsToken: ok.session.wsToken, wsPath: '/api/ws', inventory, problem });
+    }
+    if (url.pathname.startsWith('/api/')) return json(res, 404, { error: { code: 'not-found', message: `no API ${url.pathname}` } });
+    serveStatic(dist, req, res, url.pathname);
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, handleProtocols: (protocols) => (protocols.has('drillbook.v1') ? 'drillbook.v1' : false) });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://placeholder');
+    const verdict = url.pathname === '/api/ws' ? gate.checkUpgrade(req) : { status: 404 as const, reason: 'no WebSocket here' };
+    if ('status' in verdict) {
+      const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[verdict.status];
+      socket.end(`HTTP/1.1 ${verdict.status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${verdict.reason}\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => attachConnection(ws, session));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, bind, () => resolve());
+  });
+  port = (server.address() as { port: number }).port;
+  const host = bind === '::1' ? '[::1]' : bind === 'localhost' ? '127.0.0.1' : bind;
+  const url = `http://${host}:${port}/?token=${gate.startToken}`;
+  const tokenFile = path.join(stateDir(), 'server.json');
+  writePrivate(tokenFile, JSON.stringify({ url, port, pid: process.pid, token: gate.startToken }, null, 2) + '\n');
+
+  return {
+    url,
+    port,
+    token: gate.startToken,
+    tokenFile,
+    session,
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await closed;
+      await session.close();
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/** WebSocket handlers: parse, call the runner session, send back a model. Thin by design. */
+import type { WebSocket } from 'ws';
+import { DrillbookError, Refused } from '../../src/runbook/errors.ts';
+import { inventoryFingerprint, type Inventory } from '../inventory.ts';
+import type { RunnerSession } from '../runner/session.ts';
+import { ClientMessageSchema, type ErrorBody, type InventorySummary, type ServerMessage } from './protocol.ts';
+import { randomUUID } from 'node:crypto';
+
+export function summarise(inv: Inventory): InventorySummary {
+  return {
+    name: inv.name,
+    profile: inv.profile,
+    fingerprint: inventoryFingerprint(inv),
+    hosts: Object.values(inv.hosts).map((h) => ({ name: h.name, address: h.address })),
+    groups: inv.groups,
+  };
+}
+
+function errorBody(e: unknown): ErrorBody {
+  if (e instanceof DrillbookError) return e.toJSON();
+  return { code: 'internal', message: (e as Error).message ?? String(e) };
+}
+
+export function attachConnection(ws: WebSocket, session: RunnerSession): void {
+  const runs = new Map<string, AbortController>();
+  const send = (m: ServerMessage) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+  };
+
+  try {
+    send({ type: 'hello', inventory: summarise(session.inventory()) });
+  } catch (e) {
+    send({ type: 'hello', problem: errorBody(e) });
+  }
+
+  ws.on('message', async (data, isBinary) => {
+    let raw: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      raw = JSON.parse(data.toString());
+    } catch {
+      return send({ type: 'error', error: errorBody(new Refused('messages are JSON text'))});
+    }
+    const parsed = ClientMessageSchema.safeParse(raw);
+    const reqId = typeof (raw as { id?: unknown })?.id === 'string' ? (raw as { id: string }).id : undefined;
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ');
+      return send({ type: 'error', id: reqId, error: errorBody(new Refused(`refused message: ${detail}`, undefined, 'the page can only name a step of the runbook and give values for its variables')) });
+    }
+    const msg = parsed.data;
+    try {
+      switch (msg.type) {
+        case 'plan': {
+          const step = session.step(msg.step, msg.hash);
+          const plan = session.plan(step, msg.params, 'page');
+          return send({
+            type: 'plan',
+            id: msg.id,
+            step: step.globalId,
+            inventory: plan.inventory.name,
+            needsConfirm: plan.needsConfirm,
+            targets: plan.targets.map((t) => ({ host: t.host.name, address: t.host.address, display: t.display, where: t.whereDisplay, values: t.values })),
+          });
+        }
+        case 'run': {
+          const step = session.step(msg.step, msg.hash);
+          const plan = session.plan(step, msg.params, 'page');
+          session.checkConfirmation(plan, msg.confirm);
+          const runId = randomUUID();
+          const ctl = new AbortController();
+          runs.set(runId, ctl);
+          send({ type: 'run-started', id: msg.id, runId });
+          try {
+            await session.run(plan, { runId, signal: ctl.signal, onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
+          } finally {
+            runs.delete(runId);
+          }
+          return;
+        }
+        case 'cancel': {
+          const ctl = runs.get(msg.runId);
+          if (!ctl) throw new Refused(`no running run ${msg.runId} on this connection`);
+          ctl.abort();
+          return;
+        }
+      }
+    } catch (e) {
+      send({ type: 'error', id: msg.id, error: errorBody(e) });
+    }
+  });
+
+  // A closed page cancels what it started: nothing keeps running unobserved.
+  ws.on('close', () => {
+    for (const ctl of runs.values()) ctl.abort();
+  });
+}

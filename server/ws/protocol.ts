@@ -1,0 +1,40 @@
+/**
+ * WebSocket messages. Client messages are parsed strictly: a message with a
+ * field the protocol does not define (a `script`, a `command`) is refused,
+ * so the browser can only ever name a manifest step and give values.
+ */
+import { z } from 'zod';
+import type { RunEvent } from '../runner/execute.ts';
+
+const id = z.string().min(1).max(64);
+const stepId = z.string().regex(/^[0-9]{2}-[a-z0-9-]+\/[a-z0-9][a-z0-9-]*$/, 'a step is named chapter-slug/step-id');
+const params = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.string().max(65536)).default({});
+
+export const ClientMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('plan'), id, step: stepId, hash: z.string().optional(), params }).strict(),
+  z.object({ type: z.literal('run'), id, step: stepId, hash: z.string().optional(), params, confirm: z.string().optional() }).strict(),
+  z.object({ type: z.literal('cancel'), id, runId: z.string().uuid() }).strict(),
+]);
+export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+
+export interface InventorySummary {
+  name: string;
+  profile: 'lab' | 'production';
+  fingerprint: string;
+  hosts: { name: string; address: string }[];
+  groups: Record<string, string[]>;
+}
+
+export type ServerMessage =
+  | { type: 'hello'; inventory?: InventorySummary; problem?: ErrorBody }
+  | { type: 'plan'; id: string; step: string; inventory: string; needsConfirm: boolean; targets: { host: string; address: string; display: string; where?: string; values: Record<string, string> }[] }
+  | { type: 'run-started'; id: string; runId: string }
+  | { type: 'run-event'; id: string; event: RunEvent }
+  | { type: 'error'; id?: string; error: ErrorBody };
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  where?: string;
+  hint?: string;
+}
