@@ -8,7 +8,6 @@ import { chapterSidebar } from './src/runbook/sidebar.ts';
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 export default defineConfig({
-  telemetry: false,
   // The runner is never mounted into the dev server: `astro dev` serves
   // pages only; steps run through `drillbook serve` (its own origin).
   server: { host: '127.0.0.1' },

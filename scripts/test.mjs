@@ -38,6 +38,10 @@ if (process.getuid?.() !== 0) {
 const { siteIsStale, buildSite } = await import('../server/cli/commands/serve.ts');
 if (siteIsStale(root)) buildSite(root);
 
+// Types are part of the contract between the extractor, the server and the page.
+console.log('type-checking (tsc --noEmit)…');
+const tsc = spawnSync('npx', ['tsc', '--noEmit'], { stdio: 'inherit' });
+
 mkdirSync('test-results', { recursive: true });
 const report = path.join('test-results', 'vitest.json');
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
@@ -51,5 +55,7 @@ if (existsSync(report)) {
   failed = (json.numFailedTests ?? 0) + (json.numFailedTestSuites && !json.numFailedTests ? json.numFailedTestSuites : 0);
 }
 if (r.status !== 0 && failed === 0) failed = 1;
+if (tsc.status === 0) passed += 1;
+else failed += 1;
 console.log(`\n${passed} passed, ${failed} failed`);
-process.exit(r.status ?? 1);
+process.exit(r.status === 0 && tsc.status === 0 ? 0 : 1);

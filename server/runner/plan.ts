@@ -65,7 +65,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
     const { values, secrets } = resolveVars(decls, layers, needed, where);
     secrets.forEach((s) => allSecrets.add(s));
     const builtins = { host: host.name, host_address: host.address, inventory: inv.name };
-    const all = { ...values, ...builtins };
+    const all: Record<string, string> = { ...values, ...builtins };
     const allDecls = { ...decls, ...BUILTIN_VARS };
     const body = fillTemplate(step.script, allDecls, all, where);
     const env = { ...all, DRILLBOOK_HOST: host.name, DRILLBOOK_INVENTORY: inv.name, DRILLBOOK_STEP: step.globalId };
@@ -77,7 +77,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       display: maskText(body, secrets),
       whereScript: whereBody === undefined ? undefined : `set -uo pipefail\n${exportLines(env)}\n${whereBody}`,
       whereDisplay: whereBody === undefined ? undefined : maskText(whereBody, secrets),
-      values: Object.fromEntries(step.vars.filter((v) => all[v] !== undefined).map((v) => [v, all[v as keyof typeof all]])),
+      values: Object.fromEntries(step.vars.filter((v) => all[v] !== undefined).map((v) => [v, all[v]])),
     };
   });
   return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step) };
