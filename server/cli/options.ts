@@ -52,6 +52,21 @@ export const COMMANDS: Record<string, CommandSpec> = {
     },
     examples: ['drillbook run 1', 'drillbook run 01-cloud-computing-and-ha/nodes-answer --lab local', 'drillbook run ch04 --var vip=10.77.0.100 --dry-run'],
   },
+  lab: {
+    summary: 'Create and control a lab cluster: up, down, status, start|stop|crash|reset <node>, ssh <node> [cmd]',
+    args: '<up|down|status|start|stop|crash|reset|ssh> [node] [command...]',
+    minArgs: 1,
+    options: {
+      name: { type: 'string', value: 'NAME', description: 'which lab (default: local)' },
+      topology: { type: 'string', short: 't', value: 'NAME', description: 'lab up: topology from labs/topologies.yaml (default: infra3)' },
+      nodes: { type: 'string', value: 'N', description: 'lab up: only the first N nodes of the topology' },
+      subnet: { type: 'string', value: 'CIDR', description: 'lab up: the lab\'s /24 (default 10.77.0.0/24, or DRILLBOOK_LAB_SUBNET)' },
+      provider: { type: 'string', value: 'local|vagrant', description: 'lab up/down/status: systemd-nspawn containers (default) or Vagrant VMs' },
+      rebuild: { type: 'boolean', description: 'lab up: rebuild the base image even if the cached one is current' },
+      json: { type: 'boolean', description: 'lab status: print JSON' },
+    },
+    examples: ['drillbook lab up', 'drillbook lab status', 'drillbook lab crash ctl1', 'drillbook lab start ctl1', 'drillbook lab ssh ctl2 systemctl is-system-running', 'drillbook lab up --provider vagrant --topology full', 'drillbook lab down'],
+  },
   steps: {
     summary: 'List the runbook: every chapter and its steps',
     args: '[chapter]',
