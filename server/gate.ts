@@ -34,7 +34,8 @@ interface Session {
 }
 
 export class Gate {
-  readonly startToken = newToken();
+  /** The login token. Single use: each exchange replaces it (and `onRotate` publishes the new one). */
+  startToken = newToken();
   private sessions = new Map<string, Session>();
   private readonly allowedNames: Set<string>;
 
@@ -42,6 +43,7 @@ export class Gate {
     readonly port: () => number,
     extraHosts: string[] = [],
     private readonly log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+    private readonly onRotate: (token: string) => void = () => {},
   ) {
     this.allowedNames = new Set(['localhost', '127.0.0.1', '[::1]', ...extraHosts.map((h) => h.toLowerCase())]);
   }
@@ -57,9 +59,11 @@ export class Gate {
     return undefined;
   }
 
-  /** Exchange the start token (from ?token=) for a new session; returns the cookie header. */
+  /** Exchange the login token (from ?token=) for a new session; returns the cookie header. */
   exchange(token: string | null): string | undefined {
     if (!token || !sameSecret(token, this.startToken)) return undefined;
+    this.startToken = newToken();
+    this.onRotate(this.startToken);
     const id = newToken();
     this.sessions.set(id, { wsToken: newToken(), created: Date.now() });
     return `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/`;

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InventoryError } from '../src/runbook/errors.ts';
 import { locateIssues, parseYamlSource } from '../src/runbook/yaml-source.ts';
+import { own } from '../src/runbook/own.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -64,13 +65,13 @@ export const InventorySchema = z
   .superRefine((inv, ctx) => {
     for (const [g, members] of Object.entries(inv.groups)) {
       if (g === 'all') ctx.addIssue({ code: 'custom', path: ['groups', g], message: '"all" is built in and cannot be redefined' });
-      if (inv.hosts[g]) ctx.addIssue({ code: 'custom', path: ['groups', g], message: `"${g}" is both a host and a group` });
+      if (own(inv.hosts, g)) ctx.addIssue({ code: 'custom', path: ['groups', g], message: `"${g}" is both a host and a group` });
       members.forEach((m, i) => {
-        if (!inv.hosts[m]) ctx.addIssue({ code: 'custom', path: ['groups', g, i], message: `group ${g} lists unknown host "${m}"` });
+        if (!own(inv.hosts, m)) ctx.addIssue({ code: 'custom', path: ['groups', g, i], message: `group ${g} lists unknown host "${m}"` });
       });
     }
     for (const [h, host] of Object.entries(inv.hosts)) {
-      if (host.jump && !inv.hosts[host.jump]) ctx.addIssue({ code: 'custom', path: ['hosts', h, 'jump'], message: `jump host "${host.jump}" is not in hosts` });
+      if (host.jump && !own(inv.hosts, host.jump)) ctx.addIssue({ code: 'custom', path: ['hosts', h, 'jump'], message: `jump host "${host.jump}" is not in hosts` });
       if (host.jump === h) ctx.addIssue({ code: 'custom', path: ['hosts', h, 'jump'], message: 'a host cannot be its own jump host' });
     }
   });
@@ -158,8 +159,8 @@ export function resolveTargets(inv: Inventory, on: string, where: string): Inven
       // `all` means the cluster's nodes: hosts that only serve as jump hosts are left out.
       const jumps = new Set(Object.values(inv.hosts).map((h) => h.jump).filter(Boolean));
       for (const h of Object.keys(inv.hosts)) if (!jumps.has(h) || Object.values(inv.groups).some((g) => g.includes(h))) names.add(h);
-    } else if (inv.groups[part]) inv.groups[part].forEach((h) => names.add(h));
-    else if (inv.hosts[part]) names.add(part);
+    } else if (own(inv.groups, part)) own(inv.groups, part)!.forEach((h) => names.add(h));
+    else if (own(inv.hosts, part)) names.add(part);
     else {
       throw new InventoryError(
         `inventory "${inv.name}" has no host or group "${part}"`,

@@ -24,8 +24,11 @@ export interface ServeOptions extends TargetSelection {
 export interface RunningServer {
   url: string;
   port: number;
+  /** The first login token (single use). */
   token: string;
   tokenFile: string;
+  /** A login link that has not been used yet. */
+  freshUrl(): string;
   session: RunnerSession;
   close(): Promise<void>;
 }
@@ -42,7 +45,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const session = new RunnerSession({ inventory: opts.inventory, lab: opts.lab });
   inventoryFileFor(session.selection); // usage errors now, not at the first click
   let port = opts.port ?? 0;
-  const gate = new Gate(() => port, [], log);
+  const tokenFile = path.join(stateDir(), 'server.json');
+  const host = bind === '::1' ? '[::1]' : bind === 'localhost' ? '127.0.0.1' : bind;
+  const loginUrl = (token: string) => `http://${host}:${port}/?token=${token}`;
+  // The token file always holds a login link that has not been used yet.
+  const publish = (token: string) => writePrivate(tokenFile, JSON.stringify({ url: loginUrl(token), port, pid: process.pid, token }, null, 2) + '\n');
+  const gate = new Gate(() => port, [], log, publish);
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
@@ -59,7 +67,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     }
     if (url.searchParams.has('token')) {
       const cookie = gate.exchange(url.searchParams.get('token'));
-      if (!cookie) return json(res, 403, { error: { code: 'refused', message: 'invalid token: use the URL printed by this run of `drillbook serve`' } });
+      if (!cookie) return json(res, 403, { error: { code: 'refused', message: 'invalid or already used login token', hint: 'login links work once; `npx drillbook open` prints a fresh one for the running server' } });
       url.searchParams.delete('token');
       res.writeHead(303, { ...SECURITY_HEADERS, 'Set-Cookie': cookie, Location: url.pathname + url.search, 'Cache-Control': 'no-store' });
       return res.end();
@@ -97,15 +105,14 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     server.listen(port, bind, () => resolve());
   });
   port = (server.address() as { port: number }).port;
-  const host = bind === '::1' ? '[::1]' : bind === 'localhost' ? '127.0.0.1' : bind;
-  const url = `http://${host}:${port}/?token=${gate.startToken}`;
-  const tokenFile = path.join(stateDir(), 'server.json');
-  writePrivate(tokenFile, JSON.stringify({ url, port, pid: process.pid, token: gate.startToken }, null, 2) + '\n');
+  const url = loginUrl(gate.startToken);
+  publish(gate.startToken);
 
   return {
     url,
     port,
     token: gate.startToken,
+    freshUrl: () => loginUrl(gate.startToken),
     tokenFile,
     session,
     async close() {

@@ -29,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./commands/steps.ts')).stepsCommand(parsed.args, parsed.values);
       case 'lab':
         return await (await import('./commands/lab.ts')).labCommand(parsed.args, parsed.values);
+      case 'open':
+        return (await import('./commands/serve.ts')).openCommand(parsed.values);
       case 'serve':
         return await (await import('./commands/serve.ts')).serveCommand(parsed.values, ctl.signal);
     }

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../src/runbook/errors.ts';
+import { own } from '../../src/runbook/own.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -37,6 +38,10 @@ export const COMMANDS: Record<string, CommandSpec> = {
       build: { type: 'boolean', description: 'build the site first when it is missing or older than its sources' },
     },
     examples: ['drillbook serve', 'drillbook serve --inventory labs/example-real/inventory.yaml --port 8080'],
+  },
+  open: {
+    summary: 'Print (and open in a browser) a fresh login link for the running server',
+    options: { 'no-open': { type: 'boolean', description: 'only print the link' } },
   },
   run: {
     summary: 'Run chapters or steps headless, with per-host output and a summary',
@@ -96,7 +101,7 @@ export function helpText(command?: string): string {
       'Run `drillbook <command> --help` for the options of a command.',
     ].join('\n');
   }
-  const c = COMMANDS[command];
+  const c = own(COMMANDS, command)!;
   const opts = { ...c.options, ...GLOBAL };
   const rows = Object.entries(opts).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
   const width = Math.max(...rows.map((r) => r[0].length));
@@ -113,8 +118,8 @@ export function helpText(command?: string): string {
 
 export function parseCli(argv: string[]): Parsed {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') return { kind: 'help', text: helpText(rest[0] && COMMANDS[rest[0]] ? rest[0] : undefined) };
-  const spec = COMMANDS[command];
+  if (!command || command === '--help' || command === '-h' || command === 'help') return { kind: 'help', text: helpText(rest[0] && own(COMMANDS, rest[0]) ? rest[0] : undefined) };
+  const spec = own(COMMANDS, command);
   if (!spec) throw new UsageError(`unknown command "${command}"`, undefined, `commands: ${Object.keys(COMMANDS).join(', ')}`);
   const options = Object.fromEntries(
     Object.entries({ ...spec.options, ...GLOBAL }).map(([k, o]) => [k, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }]),

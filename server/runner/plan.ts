@@ -9,6 +9,7 @@ import { BUILTIN_VARS, fillTemplate, maskText, resolveVars, type ValueLayer } fr
 import { VariableError } from '../../src/runbook/errors.ts';
 import { exportLines } from '../../src/runbook/quote.ts';
 import { resolveTargets, type Inventory, type InventoryHost } from '../inventory.ts';
+import { own } from '../../src/runbook/own.ts';
 
 export interface TargetPlan {
   host: InventoryHost;
@@ -45,7 +46,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
   const where = `${step.file}:${step.line}`;
   const decls = { ...chapter.frontmatter.vars };
   for (const name of Object.keys(params)) {
-    if (!decls[name]) {
+    if (!own(decls, name)) {
       throw new VariableError(
         `chapter ${chapter.slug} has no variable "${name}"`,
         paramSource,
@@ -61,7 +62,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       { source: `${inv.file} (hosts.${host.name}.vars)`, values: host.vars },
       { source: `${inv.file} (vars)`, values: inv.vars },
     ];
-    const needed = step.vars.filter((v) => !(v in BUILTIN_VARS));
+    const needed = step.vars.filter((v) => own(BUILTIN_VARS, v) === undefined);
     const { values, secrets } = resolveVars(decls, layers, needed, where);
     secrets.forEach((s) => allSecrets.add(s));
     const builtins = { host: host.name, host_address: host.address, inventory: inv.name };
@@ -77,7 +78,7 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       display: maskText(body, secrets),
       whereScript: whereBody === undefined ? undefined : `set -uo pipefail\n${exportLines(env)}\n${whereBody}`,
       whereDisplay: whereBody === undefined ? undefined : maskText(whereBody, secrets),
-      values: Object.fromEntries(step.vars.filter((v) => all[v] !== undefined).map((v) => [v, all[v]])),
+      values: Object.fromEntries(step.vars.filter((v) => own(all, v) !== undefined).map((v) => [v, all[v]])),
     };
   });
   return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step) };

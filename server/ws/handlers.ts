@@ -89,6 +89,13 @@ export function attachConnection(ws: WebSocket, session: RunnerSession): void {
     }
   });
 
+  // A frame over maxPayload or invalid UTF-8 is this connection's problem,
+  // never the server's: close it with the reason, keep serving the rest.
+  ws.on('error', (err) => {
+    process.stderr.write(`drillbook: closed a WebSocket after a protocol error: ${err.message}\n`);
+    ws.terminate();
+  });
+
   // A closed page cancels what it started: nothing keeps running unobserved.
   ws.on('close', () => {
     for (const ctl of runs.values()) ctl.abort();

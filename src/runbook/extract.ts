@@ -17,6 +17,7 @@ import { loadTopologies, targetNames } from './topology.ts';
 import { STEP_KINDS, type Chapter, type Expectation, type Step, type StepComponent } from './types.ts';
 import { BUILTIN_VARS, isInline, templateNames } from './vars.ts';
 import { locateIssues, parseYamlSource } from './yaml-source.ts';
+import { own } from './own.ts';
 
 export const STEP_ATTRIBUTES = ['id', 'title', 'on', 'where', 'expect', 'retries', 'delay', 'timeout', 'confirm', 'needs'] as const;
 type Attr = (typeof STEP_ATTRIBUTES)[number];
@@ -27,7 +28,7 @@ export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 type JsxElement = MdxJsxFlowElement | MdxJsxTextElement;
 
 export function isStepElement(node: { type: string; name?: string | null }): node is JsxElement {
-  return (node.type === 'mdxJsxFlowElement' || node.type === 'mdxJsxTextElement') && !!node.name && node.name in STEP_KINDS;
+  return (node.type === 'mdxJsxFlowElement' || node.type === 'mdxJsxTextElement') && !!node.name && own(STEP_KINDS, node.name) !== undefined;
 }
 
 /** Parse a duration such as 500ms, 2s, 1.5m, 1h. */
@@ -227,7 +228,7 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
       const { names, malformed } = templateNames(text);
       for (const bad of malformed) errors.push(new StepSyntaxError(`malformed placeholder ${bad} in the ${label} of step "${id}"`, where(at), 'write {{name}} with a lower_snake_case name'));
       for (const n of names) {
-        const decl = declared[n];
+        const decl = own(declared, n);
         if (!decl) errors.push(new StepSyntaxError(`variable "${n}" used in step "${id}" is not declared`, where(at), `declare it under vars: in the chapter frontmatter, e.g. ${n}: { type: ipv4 }`));
         else if (!isInline(decl)) errors.push(new StepSyntaxError(`variable "${n}" is ${decl.type}; it cannot be written as {{${n}}}`, where(at), `use "$${n}": it reaches the script as an environment variable`));
         used.add(n);

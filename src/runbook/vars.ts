@@ -6,6 +6,7 @@
  */
 import { VariableError } from './errors.ts';
 import { INLINE_VAR_TYPES, type VarDecl, type VarType } from './schema.ts';
+import { own } from './own.ts';
 
 /** Any `{{ ... }}`; the name inside is checked separately so typos are reported, not ignored. */
 export const TEMPLATE_RE = /\{\{([^{}]*)\}\}/g;
@@ -95,14 +96,14 @@ export function resolveVars(
   const values: Record<string, string> = {};
   const secrets: string[] = [];
   for (const [name, decl] of Object.entries(decls)) {
-    const layer = layers.find((l) => l.values[name] !== undefined);
-    const raw = layer ? layer.values[name] : decl.default;
+    const layer = layers.find((l) => own(l.values, name) !== undefined);
+    const raw = layer ? own(layer.values, name) : decl.default;
     if (raw === undefined) continue;
     const v = checkValue(name, decl, raw, layer?.source ?? `${where} (default)`);
     values[name] = v;
     if (decl.type === 'secret') secrets.push(v);
   }
-  const missing = needed.filter((n) => values[n] === undefined);
+  const missing = needed.filter((n) => own(values, n) === undefined);
   if (missing.length) {
     throw new VariableError(
       `no value for ${missing.map((m) => `"${m}"`).join(', ')}`,
@@ -119,10 +120,10 @@ export function fillTemplate(text: string, decls: Record<string, VarDecl>, value
     const m = NAME_RE.exec(inner);
     if (!m) throw new VariableError(`malformed placeholder ${whole}`, where);
     const name = m[1];
-    const decl = decls[name];
+    const decl = own(decls, name);
     if (!decl) throw new VariableError(`unknown variable "${name}"`, where);
     if (!isInline(decl)) throw new VariableError(`variable "${name}" is ${decl.type} and cannot be written as {{${name}}}`, where, `use "$${name}" in the script: it is exported as an environment variable`);
-    const v = values[name];
+    const v = own(values, name);
     if (v === undefined) throw new VariableError(`no value for "${name}"`, where);
     return v;
   });

@@ -21,7 +21,8 @@ export function parseYamlSource(text: string): YamlSource & { errors: { line: nu
         const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key);
         if (!pair) break;
         node = pair.value ?? pair.key;
-        best = (pair.value ?? pair.key) as Node;
+        // The key's own line: a value may start on a later line (nested maps).
+        best = (pair.key ?? pair.value) as Node;
       } else if (isSeq(node) && typeof key === 'number') {
         node = node.items[key];
         if (!node) break;
@@ -41,8 +42,12 @@ export function locateIssues(
   file: string,
   lineOffset = 0,
 ): { where: string; message: string }[] {
-  return err.issues.map((i) => ({
-    where: `${file}:${src.lineOf(i.path) + lineOffset}`,
-    message: `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`,
-  }));
+  return err.issues.map((i) => {
+    // An unknown key is reported on its parent object; point at the key itself.
+    const path = i.code === 'unrecognized_keys' && i.keys.length ? [...i.path, i.keys[0]] : i.path;
+    return {
+      where: `${file}:${src.lineOf(path) + lineOffset}`,
+      message: `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`,
+    };
+  });
 }

@@ -30,14 +30,14 @@ afterAll(async () => {
 
 describe('WebSocket API', () => {
   it('greets with the target inventory', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     const hello = await c.waitFor((m) => m.type === 'hello');
     expect(hello.inventory).toMatchObject({ name: 'wstest', profile: 'lab', hosts: [{ name: 'ctl1' }, { name: 'ctl2' }, { name: 'ctl3' }], groups: { controllers: ['ctl1', 'ctl2', 'ctl3'] } });
     c.close();
   });
 
   it('plans a step: targets and the script with values filled in', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     c.send({ type: 'plan', id: 'p1', step: '01-fixture/hello', params: { vip: '10.77.0.200' } });
     const plan = await c.waitFor((m) => m.id === 'p1');
     expect(plan).toMatchObject({ type: 'plan', inventory: 'wstest', needsConfirm: false });
@@ -47,7 +47,7 @@ describe('WebSocket API', () => {
   });
 
   it('runs a step and streams per-host events to the verdict', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     c.send({ type: 'run', id: 'r1', step: '01-fixture/hello', params: {} });
     const done = await c.waitFor((m) => m.id === 'r1' && m.event?.type === 'done');
     const events = c.messages.filter((m) => m.id === 'r1');
@@ -63,7 +63,7 @@ describe('WebSocket API', () => {
   });
 
   it('cancels a run on request; the remote processes stop', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     c.send({ type: 'run', id: 'r2', step: '01-fixture/slow' });
     const started = await c.waitFor((m) => m.id === 'r2' && m.type === 'run-started');
     await c.waitFor((m) => m.id === 'r2' && m.event?.type === 'output' && m.event.text.includes('started'));
@@ -76,7 +76,7 @@ describe('WebSocket API', () => {
   });
 
   it('closing the page cancels what it started', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     c.send({ type: 'run', id: 'r3', step: '01-fixture/slow' });
     await c.waitFor((m) => m.id === 'r3' && m.event?.type === 'output' && m.event.text.includes('started'));
     c.close();
@@ -93,7 +93,7 @@ describe('WebSocket API', () => {
   });
 
   it('refuses a page built from another version of the step', async () => {
-    const c = await openClient(server.url);
+    const c = await openClient(server);
     c.send({ type: 'run', id: 'r4', step: '01-fixture/hello', hash: '0000000000000000' });
     const err = await c.waitFor((m) => m.id === 'r4');
     expect(err).toMatchObject({ type: 'error', error: { code: 'refused', hint: expect.stringMatching(/rebuild the site/) } });

@@ -69,9 +69,14 @@ export interface Login {
   session: { wsToken: string; wsPath: string; inventory?: { name: string } };
 }
 
-/** Do what the browser does: exchange the start token for a cookie, then fetch the session. */
-export async function login(server: { port: number; token: string }): Promise<Login> {
-  const r = await httpRequest(server.port, `/?token=${server.token}`);
+/** The login token not used yet (login tokens are single use). */
+export function freshToken(server: { freshUrl(): string }): string {
+  return new URL(server.freshUrl()).searchParams.get('token')!;
+}
+
+/** Do what the browser does: exchange the login token for a cookie, then fetch the session. */
+export async function login(server: { port: number; freshUrl(): string }): Promise<Login> {
+  const r = await httpRequest(server.port, `/?token=${freshToken(server)}`);
   if (r.status !== 303) throw new Error(`token exchange answered ${r.status}: ${r.body}`);
   const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? [])[0];
   if (!setCookie) throw new Error('token exchange set no cookie');
@@ -199,7 +204,7 @@ export function upgrade(
 }
 
 /** Log in and open a WebSocket the way the page does. */
-export async function connect(server: { port: number; token: string }): Promise<WsClient> {
+export async function connect(server: { port: number; freshUrl(): string }): Promise<WsClient> {
   const l = await login(server);
   const r = await upgrade(server.port, { cookie: l.cookie, protocols: wsProtocols(l.wsToken) });
   if (!r.ok) throw new Error(`upgrade refused: ${r.status} ${r.body}`);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
-import { httpRequest, login, privateStateDir } from './helpers.ts';
+import { httpRequest, login, privateStateDir, freshToken } from './helpers.ts';
 
 let fleet: SshFleet;
 let inventory: string;
@@ -50,7 +50,7 @@ describe('R2: start token', () => {
     try {
       expect(second.token).not.toBe(server.token);
       expect(JSON.parse(readFileSync(second.tokenFile, 'utf8')).token).toBe(second.token);
-      const old = await httpRequest(second.port, `/?token=${server.token}`, { headers: { Host: `127.0.0.1:${second.port}` } });
+      const old = await httpRequest(second.port, `/?token=${freshToken(server)}`, { headers: { Host: `127.0.0.1:${second.port}` } });
       expect(old.status).toBe(403);
       expect(setCookieOf(old.headers)).toEqual([]);
       const fresh = await httpRequest(second.port, `/?token=${second.token}`, { headers: { Host: `127.0.0.1:${second.port}` } });
@@ -67,13 +67,13 @@ describe('R2: start token', () => {
       expect(setCookieOf(r.headers)).toEqual([]);
       expect(JSON.parse(r.body).error.code).toBe('refused');
     }
-    const ok = await httpRequest(server.port, `/?token=${server.token}`);
+    const ok = await httpRequest(server.port, `/?token=${freshToken(server)}`);
     expect(ok.status).toBe(303);
     expect(setCookieOf(ok.headers)).toHaveLength(1);
   });
 
   it('is exchanged for an HttpOnly; SameSite=Strict; Path=/ cookie that is not the token itself', async () => {
-    const r = await httpRequest(server.port, `/?token=${server.token}`);
+    const r = await httpRequest(server.port, `/?token=${freshToken(server)}`);
     expect(r.status).toBe(303);
     const [cookie] = setCookieOf(r.headers);
     const parts = cookie.split(';').map((p) => p.trim());
@@ -87,7 +87,7 @@ describe('R2: start token', () => {
   });
 
   it('redirects to the same page without the token, and tells the browser not to leak or cache the URL', async () => {
-    const r = await httpRequest(server.port, `/chapters/01-cloud-computing-and-ha/?token=${server.token}&tab=run`);
+    const r = await httpRequest(server.port, `/chapters/01-cloud-computing-and-ha/?token=${freshToken(server)}&tab=run`);
     expect(r.status).toBe(303);
     expect(r.headers.location).toBe('/chapters/01-cloud-computing-and-ha/?tab=run');
     expect(r.headers.location).not.toContain(server.token);
@@ -103,6 +103,18 @@ describe('R2: start token', () => {
     expect(a.wsToken).not.toBe(b.wsToken);
     expect(a.wsToken).not.toBe(server.token);
     expect(a.session.wsPath).toBe('/api/ws');
+  });
+
+  it('is single use: a used token is refused, and the token file then holds a fresh one that works', async () => {
+    const token = freshToken(server);
+    expect((await httpRequest(server.port, `/?token=${token}`)).status).toBe(303);
+    const again = await httpRequest(server.port, `/?token=${token}`);
+    expect(again.status).toBe(403);
+    expect(again.body).toMatch(/already used/);
+    const published = JSON.parse(readFileSync(server.tokenFile, 'utf8'));
+    expect(published.token).not.toBe(token);
+    expect(published.url).toBe(server.freshUrl());
+    expect((await httpRequest(server.port, `/?token=${published.token}`)).status).toBe(303);
   });
 });
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
-import { httpRequest, login, privateStateDir, rawRequest, upgrade, wsProtocols, type Login } from './helpers.ts';
+import { httpRequest, login, privateStateDir, rawRequest, upgrade, wsProtocols, type Login, freshToken } from './helpers.ts';
 
 let fleet: SshFleet;
 let server: RunningServer;
@@ -63,10 +63,10 @@ describe('R3: Host allowlist on HTTP', () => {
   });
 
   it('does not exchange the start token under a foreign Host', async () => {
-    const r = await httpRequest(server.port, `/?token=${server.token}`, { headers: { Host: `evil.example:${server.port}` } });
+    const r = await httpRequest(server.port, `/?token=${freshToken(server)}`, { headers: { Host: `evil.example:${server.port}` } });
     expect(r.status).toBe(403);
     expect(r.headers['set-cookie']).toBeUndefined();
-    const ok = await httpRequest(server.port, `/?token=${server.token}`, { headers: { Host: `localhost:${server.port}` } });
+    const ok = await httpRequest(server.port, `/?token=${freshToken(server)}`, { headers: { Host: `localhost:${server.port}` } });
     expect(ok.status).toBe(303);
     expect(ok.headers['set-cookie']).toHaveLength(1);
   });

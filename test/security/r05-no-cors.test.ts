@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
-import { httpRequest, login, privateStateDir, type HttpResult, type Login } from './helpers.ts';
+import { httpRequest, login, privateStateDir, type HttpResult, type Login, freshToken } from './helpers.ts';
 
 let fleet: SshFleet;
 let server: RunningServer;
@@ -66,7 +66,7 @@ describe('R5: no CORS headers, whatever the request says', () => {
 
   it('serves GET and HEAD only: POST, PUT, DELETE and PATCH get 405, also with a valid session', async () => {
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
-      for (const p of ['/api/session', `/?token=${server.token}`, '/api/ws']) {
+      for (const p of ['/api/session', `/?token=${freshToken(server)}`, '/api/ws']) {
         const r = await httpRequest(server.port, p, { method, headers: { Cookie: auth.cookie, 'X-Drillbook': '1', Origin: 'http://evil.example' } });
         expect(r.status, `${method} ${p}`).toBe(405);
         expect(r.headers['set-cookie'], `${method} ${p}`).toBeUndefined();

@@ -100,10 +100,7 @@ describe('R10: only declared parameters', () => {
     expect(answer.error.message).toMatch(/params\..*: Invalid/);
   });
 
-  // KNOWN PRODUCT BUG (fails today): server/runner/plan.ts planStep() checks
-  // `if (!decls[name])` on a plain object, so a name that is an
-  // Object.prototype member ("constructor") looks declared and is accepted.
-  it('refuses the undeclared parameter "constructor" [fails today: prototype lookup in planStep]', async () => {
+  it('refuses the undeclared parameter "constructor"', async () => {
     const answer = await ws.ask({ type: 'plan', id: rid(), step: NODES, params: { constructor: '10.77.0.100' } });
     expect(answer.type, JSON.stringify(answer)).toBe('error');
     expect(answer.error.message).toBe('chapter 01-cloud-computing-and-ha has no variable "constructor"');

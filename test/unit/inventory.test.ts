@@ -157,15 +157,12 @@ describe('parseInventory: errors name file:line', () => {
     expect(nested.hint).toContain('inventory.yaml');
   });
 
-  // KNOWN PRODUCT BUG (fails today): src/runbook/yaml-source.ts locateIssues()
-  // places a zod "unrecognized_keys" issue at the object that holds the key
-  // (for a top-level key: line 1), not at the line of the unknown key.
-  it('an unknown key: at the line of that key [fails today: reported at line 1]', () => {
+  it('an unknown key: at the line of that key', () => {
     const e = errorOf('name: x\nprofile: lab\nhosts:\n  a: { address: 1.2.3.4 }\ngroups: {}\nhots: 1\n');
     expect(e.where).toBe(`${rel}:6`);
   });
 
-  it('an unknown key in a block mapping: at the line of that key [fails today: reported at the host line]', () => {
+  it('an unknown key in a block mapping: at the line of that key', () => {
     const e = errorOf('name: x\nhosts:\n  a:\n    address: 1.2.3.4\n    prot: 22\n');
     expect(e.message).toBe("hosts.a: Unrecognized key(s) in object: 'prot'");
     expect(e.where).toBe(`${rel}:5`);
@@ -226,15 +223,12 @@ describe('parseInventory: errors name file:line', () => {
     expect(e.where).toBe(`${rel}:5`);
   });
 
-  // KNOWN PRODUCT BUG (fails today): server/inventory.ts checks membership
-  // with `inv.hosts[m]` on a plain object, so names of Object.prototype
-  // members ("constructor") count as hosts and pass validation.
-  it('a group listing "constructor" (not a host) is refused [fails today: prototype lookup]', () => {
+  it('a group listing "constructor" (not a host) is refused', () => {
     const e = errorOf('name: x\nhosts:\n  a: { address: 1.2.3.4 }\ngroups:\n  g: [a, constructor]\n');
     expect(e.message).toBe('groups.g.1: group g lists unknown host "constructor"');
   });
 
-  it('a jump host "constructor" (not a host) is refused [fails today: prototype lookup]', () => {
+  it('a jump host "constructor" (not a host) is refused', () => {
     const e = errorOf('name: x\nhosts:\n  a: { address: 1.2.3.4, jump: constructor }\n');
     expect(e.message).toBe('hosts.a.jump: jump host "constructor" is not in hosts');
   });
@@ -300,9 +294,7 @@ describe('resolveTargets', () => {
     expect(() => resolveTargets(flat, 'b', 'w')).toThrow(expect.objectContaining({ hint: 'groups: (none); hosts: a' }));
   });
 
-  // KNOWN PRODUCT BUG (fails today): `inv.groups[part]` finds
-  // Object.prototype.constructor, and `.forEach` throws a TypeError.
-  it('an unknown name "constructor": an InventoryError [fails today: TypeError]', () => {
+  it('an unknown name "constructor": an InventoryError', () => {
     expect(() => resolveTargets(inv, 'constructor', 'chapter.mdx:12')).toThrow(InventoryError);
   });
 });

@@ -1,10 +1,11 @@
 /** `drillbook serve`: build the site if needed, then serve it with the runner. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DrillbookError, UsageError } from '../../../src/runbook/errors.ts';
 import { projectRoot } from '../../../src/runbook/topology.ts';
 import { startServer } from '../../main.ts';
+import { stateDir } from '../../state.ts';
 import { c } from '../render.ts';
 
 function newestMtime(dir: string): number {
@@ -31,7 +32,7 @@ export function buildSite(root: string): void {
   if (r.status !== 0) throw new DrillbookError('build', 'the site did not build', { hint: 'read the error above; malformed steps name their file and line' });
 }
 
-function openBrowser(url: string): void {
+export function openBrowser(url: string): void {
   if (!process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return;
   try {
     spawn('xdg-open', [url], { stdio: 'ignore', detached: true }).on('error', () => {}).unref();
@@ -62,9 +63,24 @@ export async function serveCommand(values: Record<string, unknown>, signal: Abor
   } catch (e) {
     target = c.yellow(e instanceof DrillbookError ? `${e.message}${e.hint ? ` — ${e.hint}` : ''}` : String(e));
   }
-  process.stdout.write(`Drillbook is serving the book and its runner.\n\n  ${c.bold(server.url)}\n\n  target: ${target}\n  token also in ${server.tokenFile} (mode 0600)\n  Ctrl-C stops the server.\n`);
+  process.stdout.write(`Drillbook is serving the book and its runner.\n\n  ${c.bold(server.url)}\n\n  target: ${target}\n  the link logs one browser in; \`npx drillbook open\` prints a fresh one (also in ${server.tokenFile}, mode 0600)\n  Ctrl-C stops the server.\n`);
   if (!values['no-open']) openBrowser(server.url);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await server.close();
+  return 0;
+}
+
+/** `drillbook open`: the running server's current (unused) login link. */
+export function openCommand(values: Record<string, unknown>): number {
+  const file = path.join(stateDir(), 'server.json');
+  if (!existsSync(file)) throw new DrillbookError('serve', 'no Drillbook server has run here', { hint: 'start one with `npm start` or `npx drillbook serve`' });
+  const info = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
+  try {
+    process.kill(info.pid, 0);
+  } catch {
+    throw new DrillbookError('serve', `the server that wrote ${file} (pid ${info.pid}) is not running`, { hint: 'start it with `npm start` or `npx drillbook serve`' });
+  }
+  process.stdout.write(`${info.url}\n`);
+  if (!values['no-open']) openBrowser(info.url);
   return 0;
 }
