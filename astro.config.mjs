@@ -20,7 +20,7 @@ export default defineConfig({
       favicon: '/favicon.svg',
       customCss: ['./src/styles/drillbook.css'],
       sidebar: [
-        { label: 'Start here', items: [{ label: 'About Drillbook', link: '/' }] },
+        { label: 'Start here', items: [{ label: 'About Drillbook', link: '/' }, { label: 'The lab', link: '/lab/' }] },
         ...chapterSidebar(root),
       ],
       expressiveCode: { themes: ['github-dark', 'github-light'] },

@@ -17,6 +17,11 @@ const NEEDS = [
   { cmd: '/usr/bin/chromium', pkg: 'chromium' },
   { cmd: '/usr/bin/shellcheck', pkg: 'shellcheck' },
   { cmd: '/usr/bin/pgrep', pkg: 'procps' },
+  // The local lab (test/lab): nspawn nodes from a debootstrapped image and a local apt repository.
+  { cmd: '/usr/bin/systemd-nspawn', pkg: 'systemd-container' },
+  { cmd: '/usr/sbin/debootstrap', pkg: 'debootstrap' },
+  { cmd: '/usr/bin/apt-ftparchive', pkg: 'apt-utils' },
+  { cmd: '/usr/bin/vagrant', pkg: 'vagrant' },
 ];
 const missing = NEEDS.filter((n) => !existsSync(n.cmd)).map((n) => n.pkg);
 if (missing.length) {

@@ -12,6 +12,7 @@ import { RunnerSession, inventoryFileFor, type TargetSelection } from './runner/
 import { stateDir, writePrivate } from './state.ts';
 import { SECURITY_HEADERS, serveStatic } from './static.ts';
 import { attachConnection, summarise } from './ws/handlers.ts';
+import { LabManager } from './lab/manager.ts';
 
 export interface ServeOptions extends TargetSelection {
   port?: number;
@@ -43,6 +44,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const dist = path.resolve(opts.distDir ?? path.join(projectRoot(), 'dist'));
   const session = new RunnerSession({ inventory: opts.inventory, lab: opts.lab });
+  const lab = new LabManager(session.selection);
   inventoryFileFor(session.selection); // usage errors now, not at the first click
   let port = opts.port ?? 0;
   const tokenFile = path.join(stateDir(), 'server.json');
@@ -97,7 +99,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       socket.end(`HTTP/1.1 ${verdict.status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${verdict.reason}\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => attachConnection(ws, session));
+    wss.handleUpgrade(req, socket, head, (ws) => attachConnection(ws, session, lab));
   });
 
   await new Promise<void>((resolve, reject) => {

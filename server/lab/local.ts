@@ -360,6 +360,13 @@ export async function labUp(opts: UpOptions, progress: Progress): Promise<LabSta
     mountedNspawnTmpfs = true;
   }
 
+  for (const other of existsSync(path.join(stateDir(), 'labs')) ? readdirSync(path.join(stateDir(), 'labs')) : []) {
+    const o = other === name ? undefined : readLab(other);
+    if (o && o.subnet === subnet && (await bridgeExists(o.bridge))) {
+      throw new LabError(`subnet ${subnet} is in use by lab "${other}"`, '--subnet', 'give this lab another /24 with --subnet, or take the other one down');
+    }
+  }
+
   const image = await ensureImage(progress, { rebuild: opts.rebuild });
 
   progress.phase(`network: guard route and bridge for ${subnet}`);

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { DrillbookError, Refused } from '../../src/runbook/errors.ts';
 import { inventoryFingerprint, type Inventory } from '../inventory.ts';
 import type { RunnerSession } from '../runner/session.ts';
+import type { LabManager } from '../lab/manager.ts';
 import { ClientMessageSchema, type ErrorBody, type InventorySummary, type ServerMessage } from './protocol.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -21,7 +22,7 @@ function errorBody(e: unknown): ErrorBody {
   return { code: 'internal', message: (e as Error).message ?? String(e) };
 }
 
-export function attachConnection(ws: WebSocket, session: RunnerSession): void {
+export function attachConnection(ws: WebSocket, session: RunnerSession, lab: LabManager): void {
   const runs = new Map<string, AbortController>();
   const send = (m: ServerMessage) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
@@ -74,6 +75,17 @@ export function attachConnection(ws: WebSocket, session: RunnerSession): void {
             await session.run(plan, { runId, signal: ctl.signal, onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
           } finally {
             runs.delete(runId);
+          }
+          return;
+        }
+        case 'lab-status':
+          return send({ type: 'lab-status', id: msg.id, status: await lab.status() });
+        case 'lab-action': {
+          try {
+            await lab.act(msg.action, msg.node, msg.confirm, (text) => send({ type: 'lab-output', id: msg.id, text }));
+            send({ type: 'lab-done', id: msg.id, ok: true });
+          } catch (e) {
+            send({ type: 'lab-done', id: msg.id, ok: false, error: errorBody(e) });
           }
           return;
         }

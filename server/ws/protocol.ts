@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { RunEvent } from '../runner/execute.ts';
+import { LAB_ACTIONS, type LabStatusView } from '../lab/manager.ts';
 
 const id = z.string().min(1).max(64);
 const stepId = z.string().regex(/^[0-9]{2}-[a-z0-9-]+\/[a-z0-9][a-z0-9-]*$/, 'a step is named chapter-slug/step-id');
@@ -14,6 +15,8 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('plan'), id, step: stepId, hash: z.string().optional(), params }).strict(),
   z.object({ type: z.literal('run'), id, step: stepId, hash: z.string().optional(), params, confirm: z.string().optional() }).strict(),
   z.object({ type: z.literal('cancel'), id, runId: z.string().uuid() }).strict(),
+  z.object({ type: z.literal('lab-status'), id }).strict(),
+  z.object({ type: z.literal('lab-action'), id, action: z.enum(LAB_ACTIONS), node: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(), confirm: z.string().max(64).optional() }).strict(),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 
@@ -30,6 +33,9 @@ export type ServerMessage =
   | { type: 'plan'; id: string; step: string; inventory: string; needsConfirm: boolean; targets: { host: string; address: string; display: string; where?: string; values: Record<string, string> }[] }
   | { type: 'run-started'; id: string; runId: string }
   | { type: 'run-event'; id: string; event: RunEvent }
+  | { type: 'lab-status'; id: string; status: LabStatusView }
+  | { type: 'lab-output'; id: string; text: string }
+  | { type: 'lab-done'; id: string; ok: boolean; error?: ErrorBody }
   | { type: 'error'; id?: string; error: ErrorBody };
 
 export interface ErrorBody {

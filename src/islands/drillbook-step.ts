@@ -99,7 +99,12 @@ class DrillbookStep extends HTMLElement {
     return this.querySelector(sel) as T;
   }
 
+  private initialized = false;
+
   connectedCallback() {
+    // Called again if the element is moved in the DOM: wire it up once.
+    if (this.initialized) return;
+    this.initialized = true;
     const code = this.$<HTMLElement>('.db-code');
     if (code) this.varSpans = markVariables(code);
     this.$<HTMLButtonElement>('.db-run').addEventListener('click', () => this.onRun());

@@ -105,10 +105,45 @@ describe('the runner on the lab', () => {
   });
 });
 
+describe('the lab page', () => {
+  it('shows the nodes, and crashes and starts one through the server', async () => {
+    const { startServer } = await import('../../server/main.ts');
+    const { launchBrowser, ARTIFACTS } = await import('../fixtures/browser.ts');
+    const server = await startServer({ port: 0 });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(server.url);
+      await page.goto(new URL('/lab/', server.url).href);
+      const lab = page.locator('drillbook-lab').first();
+      await expect.poll(() => lab.locator('.db-lab-summary').textContent(), { timeout: 15_000 }).toMatch(/local \(infra3, 10\.77\.0\.0\/24\): 3 of 3 nodes running/);
+      expect(await lab.locator('.db-lab-node').count()).toBe(3);
+      await lab.locator('button[data-lab-action="crash"][data-node="ctl3"]').click();
+      await page.locator('dialog.db-dialog input').fill('local');
+      await page.locator('dialog.db-dialog button[value="run"]').click();
+      await expect.poll(() => lab.locator('.db-lab-log').textContent(), { timeout: 30_000 }).toMatch(/ctl3 crashed[\s\S]*✔ done/);
+      await expect.poll(() => lab.locator('.db-lab-summary').textContent(), { timeout: 15_000 }).toMatch(/2 of 3 nodes running/);
+      await lab.locator('button[data-lab-action="start"][data-node="ctl3"]').click();
+      await expect.poll(() => lab.locator('.db-lab-log').textContent(), { timeout: 60_000 }).toMatch(/ctl3 is back \(start\)[\s\S]*✔ done/);
+      await expect.poll(() => lab.locator('.db-lab-summary').textContent(), { timeout: 15_000 }).toMatch(/3 of 3 nodes running/);
+      await page.screenshot({ path: `${ARTIFACTS}/lab-page.png`, fullPage: true });
+      // The chapter page's compact panel shows the same lab.
+      await page.goto(new URL('/chapters/01-cloud-computing-and-ha/', server.url).href);
+      await expect.poll(() => page.locator('drillbook-lab .db-lab-summary').textContent(), { timeout: 15_000 }).toMatch(/3 of 3 nodes running/);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  }, 180_000);
+});
+
 describe('safety of the lab network', () => {
   const SUBNET = '10.78.0.0/24';
 
   it('a torn-down lab leaves its subnet unreachable, and lab commands refuse to run', async () => {
+    const clash = await drillbook(['lab', 'up', '--name', 'guardtest', '--nodes', '1']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/subnet 10\.77\.0\.0\/24 is in use by lab "local"/);
     const up = await drillbook(['lab', 'up', '--name', 'guardtest', '--nodes', '1', '--subnet', SUBNET], { timeoutMs: 240_000 });
     expect(up.code, up.stderr).toBe(0);
     expect(route('10.78.0.11')).toMatch(/dev dbk-guardtest/);
