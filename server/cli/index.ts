@@ -27,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/run.ts')).runCommand(parsed.args, parsed.values, ctl.signal);
       case 'steps':
         return (await import('./commands/steps.ts')).stepsCommand(parsed.args, parsed.values);
+      case 'drill':
+        return await (await import('./commands/drill.ts')).drillCommand(parsed.args, parsed.values, ctl.signal);
       case 'lab':
         return await (await import('./commands/lab.ts')).labCommand(parsed.args, parsed.values);
       case 'open':

@@ -57,6 +57,19 @@ export const COMMANDS: Record<string, CommandSpec> = {
     },
     examples: ['drillbook run 1', 'drillbook run 01-cloud-computing-and-ha/nodes-answer --lab local', 'drillbook run ch04 --var vip=10.77.0.100 --dry-run'],
   },
+  drill: {
+    summary: 'Run a drill: break something under a probe and measure the outage and the recovery',
+    args: '<chapter/drill-id>',
+    minArgs: 1,
+    options: {
+      ...target,
+      var: { type: 'string', multiple: true, value: 'NAME=VALUE', description: 'set a variable (repeatable)' },
+      confirm: { type: 'string', value: 'NAME', description: 'confirm the fault by naming the target inventory' },
+      repeat: { type: 'string', value: 'N', description: 'run it N times (needs a recover step) and report min/median/max' },
+      json: { type: 'boolean', description: 'print the results (every probe sample and the figures) as JSON' },
+    },
+    examples: ['drillbook drill 04-haproxy-and-keepalived/keepalived-killed --confirm local', 'drillbook drill 4/keepalived-killed --confirm local --repeat 5 --json'],
+  },
   lab: {
     summary: 'Create and control a lab cluster: up, down, status, start|stop|crash|reset <node>, ssh <node> [cmd]',
     args: '<up|down|status|start|stop|crash|reset|ssh> [node] [command...]',

@@ -9,6 +9,7 @@ import { BUILTIN_VARS, fillTemplate, maskText, resolveVars, type ValueLayer } fr
 import { VariableError } from '../../src/runbook/errors.ts';
 import { exportLines } from '../../src/runbook/quote.ts';
 import { resolveTargets, type Inventory, type InventoryHost } from '../inventory.ts';
+import { LOCAL_HOST } from '../transports/local.ts';
 import { own } from '../../src/runbook/own.ts';
 
 export interface TargetPlan {
@@ -54,7 +55,8 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       );
     }
   }
-  const hosts = resolveTargets(inv, step.on, where);
+  // `local` (drill probes only; the extractor allows it nowhere else) is the machine running Drillbook.
+  const hosts = step.on === 'local' ? [LOCAL_HOST] : resolveTargets(inv, step.on, where);
   const allSecrets = new Set<string>();
   const targets = hosts.map((host) => {
     const layers: ValueLayer[] = [

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InventoryError, Refused, UsageError } from '../../src/runbook/errors.ts';
-import { findChapter, findStep, loadManifest } from '../../src/runbook/manifest.ts';
-import type { Manifest, Step } from '../../src/runbook/types.ts';
+import { findChapter, findDrill, findStep, loadManifest } from '../../src/runbook/manifest.ts';
+import type { ClusterMapSpec, Drill, Manifest, Step } from '../../src/runbook/types.ts';
 import { inventoryFingerprint, loadInventory, type Inventory } from '../inventory.ts';
 import { stateDir } from '../state.ts';
 import { KnownHosts } from '../transports/known-hosts.ts';
@@ -16,6 +16,8 @@ import type { Transport } from '../transports/types.ts';
 import { executeStep, type ExecuteOptions } from './execute.ts';
 import { planStep, type StepPlan } from './plan.ts';
 import type { RunResult } from './results.ts';
+import { runDrill, type DrillOptions, type DrillPlans, type DrillResult } from './drill.ts';
+import { probeAsStep } from './probe.ts';
 
 export interface TargetSelection {
   inventory?: string;
@@ -83,6 +85,52 @@ export class RunnerSession {
       throw new Refused(`the page shows a different version of ${globalId} than the server would run`, globalId, 'rebuild the site (npm run build) and reload the page');
     }
     return step;
+  }
+
+  drill(globalId: string, hash?: string): Drill {
+    const drill = findDrill(this.manifest, globalId);
+    if (!drill) throw new Refused(`no drill "${globalId}" in the runbook`, globalId, 'only drills written in the chapters can run');
+    if (hash !== undefined && hash !== drill.hash) {
+      throw new Refused(`the page shows a different version of ${globalId} than the server would run`, globalId, 'rebuild the site (npm run build) and reload the page');
+    }
+    return drill;
+  }
+
+  planDrill(drill: Drill, params: Record<string, unknown>, paramSource?: string, inv = this.inventory()): DrillPlans {
+    const step = (id: string) => findStep(this.manifest, id)!;
+    return {
+      drill,
+      probe: this.plan(probeAsStep(drill), params, paramSource, inv),
+      breakStep: this.plan(step(drill.breakStep), params, paramSource, inv),
+      verify: this.plan(step(drill.verifyStep), params, paramSource, inv),
+      recover: drill.recoverStep ? this.plan(step(drill.recoverStep), params, paramSource, inv) : undefined,
+    };
+  }
+
+  runDrill(plans: DrillPlans, opts: DrillOptions = {}): Promise<DrillResult> {
+    return runDrill(plans, this.transportFor(plans.breakStep.inventory), opts);
+  }
+
+  map(globalId: string, hash?: string): ClusterMapSpec {
+    const map = this.manifest.chapters.flatMap((c) => c.maps).find((m) => m.globalId === globalId);
+    if (!map) throw new Refused(`no cluster map "${globalId}" in the runbook`, globalId);
+    if (hash !== undefined && hash !== map.hash) throw new Refused(`the page shows a different version of ${globalId}`, globalId, 'rebuild the site (npm run build) and reload the page');
+    return map;
+  }
+
+  /** Run a cluster map's script on its nodes once; key=value lines become facts. */
+  async pollMap(map: ClusterMapSpec, params: Record<string, unknown>): Promise<{ host: string; address: string; reachable: boolean; facts: Record<string, string>; error?: string }[]> {
+    const step: Step = { ...map, kind: 'verify', expect: { exit: [0] }, retries: 0, delayMs: 1000, timeoutMs: Math.max(2000, map.intervalMs * 2), confirm: false, lang: 'bash' };
+    const result = await this.run(this.plan(step, params, 'page'));
+    return result.hosts.map((h) => {
+      const facts: Record<string, string> = {};
+      for (const line of h.output.split('\n')) {
+        const m = /^([A-Za-z0-9_.:-]{1,64})=(.{0,200})$/.exec(line.trim());
+        if (m) facts[m[1]] = m[2];
+      }
+      const reachable = !['unreachable', 'auth-failed', 'host-key-mismatch', 'host-key-unknown', 'disconnected', 'timeout'].includes(h.verdict);
+      return { host: h.host, address: h.address, reachable, facts, error: reachable ? undefined : h.message };
+    });
   }
 
   plan(step: Step, params: Record<string, unknown>, paramSource?: string, inv = this.inventory()): StepPlan {

@@ -4,6 +4,7 @@ import { DrillbookError, Refused } from '../../src/runbook/errors.ts';
 import { inventoryFingerprint, type Inventory } from '../inventory.ts';
 import type { RunnerSession } from '../runner/session.ts';
 import type { LabManager } from '../lab/manager.ts';
+import { lastDrillResult } from '../runner/drill.ts';
 import { ClientMessageSchema, type ErrorBody, type InventorySummary, type ServerMessage } from './protocol.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -77,6 +78,40 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
             runs.delete(runId);
           }
           return;
+        }
+        case 'drill': {
+          const drill = session.drill(msg.drill, msg.hash);
+          const plans = session.planDrill(drill, msg.params, 'page');
+          session.checkConfirmation(plans.breakStep, msg.confirm);
+          const runId = randomUUID();
+          const ctl = new AbortController();
+          runs.set(runId, ctl);
+          send({ type: 'run-started', id: msg.id, runId });
+          send({
+            type: 'drill-plan',
+            id: msg.id,
+            drill: drill.globalId,
+            inventory: plans.breakStep.inventory.name,
+            probeFrom: plans.probe.targets[0].host.name,
+            targets: [
+              { role: 'break', hosts: plans.breakStep.targets.map((t) => t.host.name) },
+              { role: 'verify', hosts: plans.verify.targets.map((t) => t.host.name) },
+              ...(plans.recover ? [{ role: 'recover' as const, hosts: plans.recover.targets.map((t) => t.host.name) }] : []),
+            ],
+          });
+          try {
+            await session.runDrill(plans, { runId, signal: ctl.signal, onEvent: (event) => send({ type: 'drill-event', id: msg.id, event }) });
+          } finally {
+            runs.delete(runId);
+          }
+          return;
+        }
+        case 'drill-last':
+          session.drill(msg.drill);
+          return send({ type: 'drill-last', id: msg.id, result: lastDrillResult(msg.drill) });
+        case 'map-poll': {
+          const map = session.map(msg.map, msg.hash);
+          return send({ type: 'map', id: msg.id, map: map.globalId, at: new Date().toISOString(), nodes: await session.pollMap(map, msg.params) });
         }
         case 'lab-status':
           return send({ type: 'lab-status', id: msg.id, status: await lab.status() });

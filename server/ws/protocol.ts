@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { RunEvent } from '../runner/execute.ts';
+import type { DrillEvent, DrillResult } from '../runner/drill.ts';
 import { LAB_ACTIONS, type LabStatusView } from '../lab/manager.ts';
 
 const id = z.string().min(1).max(64);
@@ -15,6 +16,9 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('plan'), id, step: stepId, hash: z.string().optional(), params }).strict(),
   z.object({ type: z.literal('run'), id, step: stepId, hash: z.string().optional(), params, confirm: z.string().optional() }).strict(),
   z.object({ type: z.literal('cancel'), id, runId: z.string().uuid() }).strict(),
+  z.object({ type: z.literal('drill'), id, drill: stepId, hash: z.string().optional(), params, confirm: z.string().optional() }).strict(),
+  z.object({ type: z.literal('drill-last'), id, drill: stepId }).strict(),
+  z.object({ type: z.literal('map-poll'), id, map: stepId, hash: z.string().optional(), params }).strict(),
   z.object({ type: z.literal('lab-status'), id }).strict(),
   z.object({ type: z.literal('lab-action'), id, action: z.enum(LAB_ACTIONS), node: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(), confirm: z.string().max(64).optional() }).strict(),
 ]);
@@ -33,6 +37,10 @@ export type ServerMessage =
   | { type: 'plan'; id: string; step: string; inventory: string; needsConfirm: boolean; targets: { host: string; address: string; display: string; where?: string; values: Record<string, string> }[] }
   | { type: 'run-started'; id: string; runId: string }
   | { type: 'run-event'; id: string; event: RunEvent }
+  | { type: 'drill-plan'; id: string; drill: string; inventory: string; probeFrom: string; targets: { role: 'break' | 'verify' | 'recover'; hosts: string[] }[] }
+  | { type: 'drill-event'; id: string; event: DrillEvent }
+  | { type: 'drill-last'; id: string; result?: DrillResult }
+  | { type: 'map'; id: string; map: string; at: string; nodes: { host: string; address: string; reachable: boolean; facts: Record<string, string>; error?: string }[] }
   | { type: 'lab-status'; id: string; status: LabStatusView }
   | { type: 'lab-output'; id: string; text: string }
   | { type: 'lab-done'; id: string; ok: boolean; error?: ErrorBody }

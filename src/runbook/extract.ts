@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import remarkMdx from 'remark-mdx';
 import remarkParse from 'remark-parse';
 import { unified } from 'unified';
-import { visit } from 'unist-util-visit';
+import { visitParents } from 'unist-util-visit-parents';
 import type { Root, Code } from 'mdast';
 import type { MdxJsxFlowElement, MdxJsxTextElement } from 'mdast-util-mdx-jsx';
 import { StepSyntaxError } from './errors.ts';
-import { ChapterFrontmatterSchema, type ChapterFrontmatter } from './schema.ts';
+import { ChapterFrontmatterSchema, type ChapterFrontmatter, type VarDecl } from './schema.ts';
 import { loadTopologies, targetNames } from './topology.ts';
-import { STEP_KINDS, type Chapter, type Expectation, type Step, type StepComponent } from './types.ts';
+import { STEP_KINDS, type Chapter, type ClusterMapSpec, type Drill, type Expectation, type Step, type StepComponent } from './types.ts';
 import { BUILTIN_VARS, isInline, templateNames } from './vars.ts';
 import { locateIssues, parseYamlSource } from './yaml-source.ts';
 import { own } from './own.ts';
@@ -73,16 +73,16 @@ interface AttrValue {
   line: number;
 }
 
-function readAttributes(node: JsxElement, where: (line: number) => string, errors: StepSyntaxError[]): Map<Attr, AttrValue> {
-  const out = new Map<Attr, AttrValue>();
+function readAttributes<A extends string = Attr>(node: JsxElement, where: (line: number) => string, errors: StepSyntaxError[], allowed: readonly string[] = STEP_ATTRIBUTES): Map<A, AttrValue> {
+  const out = new Map<A, AttrValue>();
   for (const a of node.attributes) {
     const line = a.position?.start.line ?? node.position?.start.line ?? 0;
     if (a.type !== 'mdxJsxAttribute') {
       errors.push(new StepSyntaxError(`<${node.name}> cannot take a spread {...} attribute`, where(line), 'write each attribute out'));
       continue;
     }
-    if (!(STEP_ATTRIBUTES as readonly string[]).includes(a.name)) {
-      errors.push(new StepSyntaxError(`unknown attribute "${a.name}" on <${node.name}>`, where(line), `allowed: ${STEP_ATTRIBUTES.join(', ')}`));
+    if (!allowed.includes(a.name)) {
+      errors.push(new StepSyntaxError(`unknown attribute "${a.name}" on <${node.name}>`, where(line), `allowed: ${allowed.join(', ')}`));
       continue;
     }
     let value: AttrValue['value'];
@@ -101,7 +101,7 @@ function readAttributes(node: JsxElement, where: (line: number) => string, error
         continue;
       }
     }
-    out.set(a.name as Attr, { present: true, value, line });
+    out.set(a.name as A, { present: true, value, line });
   }
   return out;
 }
@@ -126,11 +126,13 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
   const targets = fm.lab === 'none' ? undefined : targetNames(topologies, fm.lab);
   const declared = { ...BUILTIN_VARS, ...fm.vars };
 
-  visit(tree, (node) => {
+  visitParents(tree, (node, ancestors) => {
     if (!isStepElement(node as { type: string; name?: string })) return;
     const el = node as JsxElement;
     const line = el.position?.start.line ?? 0;
     const component = el.name as StepComponent;
+    const drillEl = ancestors.find((a) => (a as JsxElement).name === 'Drill') as JsxElement | undefined;
+    const drillId = drillEl?.attributes.find((a) => a.type === 'mdxJsxAttribute' && a.name === 'id')?.value;
     const attrs = readAttributes(el, where, errors);
     const str = (name: Attr): string | undefined => {
       const a = attrs.get(name);
@@ -206,34 +208,9 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
     const needsAttr = str('needs');
     if (needsAttr !== undefined && needsAttr !== 'vm') errors.push(new StepSyntaxError(`needs="${needsAttr}" is not known`, where(attrs.get('needs')!.line), 'the only value is needs="vm": the step needs real VMs'));
 
-    const codes = el.children.filter((ch) => ch.type === 'code') as Code[];
-    if (codes.length === 0) {
-      errors.push(new StepSyntaxError(`step "${id}" has no code block`, where(line), 'put the script in a fenced ```bash block inside the component'));
-      return;
-    }
-    if (codes.length > 1) {
-      errors.push(new StepSyntaxError(`step "${id}" has ${codes.length} code blocks; a step runs exactly one`, where(codes[1].position?.start.line ?? line), 'split it into two steps'));
-    }
-    const code = codes[0];
-    const lang = code.lang ?? '';
-    if (!['bash', 'sh', 'shell'].includes(lang)) {
-      errors.push(new StepSyntaxError(`step "${id}" code block is "${lang || 'unlabelled'}"; steps run bash`, where(code.position?.start.line ?? line), 'label the fence ```bash'));
-    }
-
-    const used = new Set<string>();
-    for (const [label, text, at] of [
-      ['script', code.value, code.position?.start.line ?? line],
-      ['where', whereCmd ?? '', attrs.get('where')?.line ?? line],
-    ] as const) {
-      const { names, malformed } = templateNames(text);
-      for (const bad of malformed) errors.push(new StepSyntaxError(`malformed placeholder ${bad} in the ${label} of step "${id}"`, where(at), 'write {{name}} with a lower_snake_case name'));
-      for (const n of names) {
-        const decl = own(declared, n);
-        if (!decl) errors.push(new StepSyntaxError(`variable "${n}" used in step "${id}" is not declared`, where(at), `declare it under vars: in the chapter frontmatter, e.g. ${n}: { type: ipv4 }`));
-        else if (!isInline(decl)) errors.push(new StepSyntaxError(`variable "${n}" is ${decl.type}; it cannot be written as {{${n}}}`, where(at), `use "$${n}": it reaches the script as an environment variable`));
-        used.add(n);
-      }
-    }
+    const code = singleCode(el, `step "${id}"`, where, errors);
+    if (!code) return;
+    const used = checkTemplates([['script', code.value, code.position?.start.line ?? line], ['where', whereCmd ?? '', attrs.get('where')?.line ?? line]], `step "${id}"`, declared, where, errors);
 
     if (!id || !title || !on) return;
     const step: Omit<Step, 'hash'> = {
@@ -252,13 +229,194 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
       needs: needsAttr === 'vm' ? 'vm' : undefined,
       lang: 'bash',
       script: code.value,
-      vars: [...used].sort(),
+      vars: used,
       file: ctx.file,
       line,
+      drill: typeof drillId === 'string' ? drillId : undefined,
     };
     steps.push({ ...step, hash: stepHash(step) });
   });
   return { steps, errors };
+}
+
+
+/** The one bash code block of a component, or an error saying what is wrong. */
+function singleCode(el: JsxElement, what: string, where: (line: number) => string, errors: StepSyntaxError[]): Code | undefined {
+  const line = el.position?.start.line ?? 0;
+  const codes = el.children.filter((ch) => ch.type === 'code') as Code[];
+  if (codes.length === 0) {
+    errors.push(new StepSyntaxError(`${what} has no code block`, where(line), 'put the script in a fenced ```bash block inside the component'));
+    return undefined;
+  }
+  if (codes.length > 1) {
+    errors.push(new StepSyntaxError(`${what} has ${codes.length} code blocks; a step runs exactly one`, where(codes[1].position?.start.line ?? line), 'split it into two steps'));
+  }
+  const code = codes[0];
+  const lang = code.lang ?? '';
+  if (!['bash', 'sh', 'shell'].includes(lang)) {
+    errors.push(new StepSyntaxError(`${what} code block is "${lang || 'unlabelled'}"; steps run bash`, where(code.position?.start.line ?? line), 'label the fence ```bash'));
+  }
+  return code;
+}
+
+/** Check every {{name}} in the given texts is declared and inline-safe; returns the names used. */
+function checkTemplates(texts: (readonly [string, string, number])[], what: string, declared: Record<string, VarDecl>, where: (line: number) => string, errors: StepSyntaxError[]): string[] {
+  const used = new Set<string>();
+  for (const [label, text, at] of texts) {
+    const { names, malformed } = templateNames(text);
+    for (const bad of malformed) errors.push(new StepSyntaxError(`malformed placeholder ${bad} in the ${label} of ${what}`, where(at), 'write {{name}} with a lower_snake_case name'));
+    for (const n of names) {
+      const decl = own(declared, n);
+      if (!decl) errors.push(new StepSyntaxError(`variable "${n}" used in ${what} is not declared`, where(at), `declare it under vars: in the chapter frontmatter, e.g. ${n}: { type: ipv4 }`));
+      else if (!isInline(decl)) errors.push(new StepSyntaxError(`variable "${n}" is ${decl.type}; it cannot be written as {{${n}}}`, where(at), `use "$${n}": it reaches the script as an environment variable`));
+      used.add(n);
+    }
+  }
+  return [...used].sort();
+}
+
+function attrString(attrs: Map<string, AttrValue>, name: string, where: (line: number) => string, errors: StepSyntaxError[]): string | undefined {
+  const a = attrs.get(name);
+  if (!a) return undefined;
+  if (typeof a.value !== 'string') {
+    errors.push(new StepSyntaxError(`attribute ${name} must be a string`, where(a.line)));
+    return undefined;
+  }
+  return a.value;
+}
+
+function attrDuration(attrs: Map<string, AttrValue>, name: string, fallback: number, what: string, where: (line: number) => string, errors: StepSyntaxError[]): number {
+  const a = attrs.get(name);
+  if (!a) return fallback;
+  const ms = typeof a.value === 'string' ? parseDuration(a.value) : undefined;
+  if (ms === undefined || ms <= 0) {
+    errors.push(new StepSyntaxError(`bad ${name} value ${JSON.stringify(a.value)} in ${what}`, where(a.line), 'write a duration such as "200ms", "2s", "1m"'));
+    return fallback;
+  }
+  return ms;
+}
+
+export const DRILL_ATTRIBUTES = ['id', 'title', 'baseline', 'settle'] as const;
+export const PROBE_ATTRIBUTES = ['from', 'interval', 'timeout'] as const;
+export const MAP_ATTRIBUTES = ['id', 'title', 'on', 'interval'] as const;
+
+/** Drills and cluster maps, read with the same rules as steps. */
+export function extractDrillsAndMaps(tree: Root, steps: Step[], ctx: ExtractContext): { drills: Drill[]; maps: ClusterMapSpec[]; errors: StepSyntaxError[] } {
+  const errors: StepSyntaxError[] = [];
+  const drills: Drill[] = [];
+  const maps: ClusterMapSpec[] = [];
+  const where = (line: number) => `${ctx.file}:${line}`;
+  const fm = ctx.frontmatter;
+  const topologies = loadTopologies(ctx.root);
+  const targets = fm.lab === 'none' ? undefined : targetNames(topologies, fm.lab);
+  const declared = { ...BUILTIN_VARS, ...fm.vars };
+  const ids = new Map<string, number>(steps.map((s) => [s.id, s.line]));
+  const checkId = (id: string | undefined, what: string, line: number) => {
+    if (!id) {
+      errors.push(new StepSyntaxError(`<${what}> has no id`, where(line), 'add id="short-kebab-name", unique in the chapter'));
+      return false;
+    }
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(id)) errors.push(new StepSyntaxError(`id "${id}" must be lower-case letters, digits and dashes`, where(line)));
+    if (ids.has(id)) {
+      errors.push(new StepSyntaxError(`duplicate id "${id}" (first used on line ${ids.get(id)})`, where(line), 'ids of steps, drills and maps must be unique within a chapter'));
+      return false;
+    }
+    ids.set(id, line);
+    return true;
+  };
+  const checkOn = (on: string, what: string, line: number) => {
+    if (!targets) {
+      errors.push(new StepSyntaxError(`${what} runs on hosts, but the chapter's frontmatter says lab: ${fm.lab}`, where(line)));
+      return;
+    }
+    for (const name of on.split(',').map((x) => x.trim())) {
+      if (name === 'all' || name === 'local' || targets.hosts.has(name) || targets.groups.has(name)) continue;
+      errors.push(new StepSyntaxError(`unknown host or group "${name}" in ${what}`, where(line), `lab ${fm.lab} has groups ${[...targets.groups].join(', ')} and hosts ${[...targets.hosts].join(', ')}`));
+    }
+  };
+
+  visitParents(tree, (node, ancestors) => {
+    const el = node as JsxElement;
+    if (node.type !== 'mdxJsxFlowElement' && node.type !== 'mdxJsxTextElement') return;
+    const line = el.position?.start.line ?? 0;
+    if (el.name === 'Probe' && !ancestors.some((a) => (a as JsxElement).name === 'Drill')) {
+      errors.push(new StepSyntaxError('<Probe> only has meaning inside a <Drill>', where(line)));
+      return;
+    }
+    if (el.name === 'Drill') {
+      const attrs = readAttributes<string>(el, where, errors, DRILL_ATTRIBUTES);
+      const id = attrString(attrs, 'id', where, errors);
+      const title = attrString(attrs, 'title', where, errors);
+      if (!checkId(id, 'Drill', line)) return;
+      const what = `drill "${id}"`;
+      if (!title) errors.push(new StepSyntaxError(`${what} has no title`, where(line)));
+      const probes = el.children.filter((c) => (c as JsxElement).name === 'Probe') as JsxElement[];
+      if (probes.length !== 1) {
+        errors.push(new StepSyntaxError(`${what} needs exactly one <Probe>, found ${probes.length}`, where(line), 'the probe is what measures the outage: e.g. an HTTP request to the VIP every 200ms'));
+        return;
+      }
+      const p = probes[0];
+      const pLine = p.position?.start.line ?? line;
+      const pAttrs = readAttributes<string>(p, where, errors, PROBE_ATTRIBUTES);
+      const from = attrString(pAttrs, 'from', where, errors) ?? 'local';
+      if (from.includes(',')) errors.push(new StepSyntaxError(`the probe of ${what} runs from one place: "local" or one host or group`, where(pLine)));
+      else checkOn(from, `the probe of ${what}`, pLine);
+      const intervalMs = attrDuration(pAttrs, 'interval', 200, `the probe of ${what}`, where, errors);
+      const timeoutMs = attrDuration(pAttrs, 'timeout', 1000, `the probe of ${what}`, where, errors);
+      const code = singleCode(p, `the probe of ${what}`, where, errors);
+      if (!code) return;
+      const vars = checkTemplates([['probe', code.value, code.position?.start.line ?? pLine]], `the probe of ${what}`, declared, where, errors);
+      const mine = steps.filter((s) => s.drill === id);
+      const ofKind = (k: string) => mine.filter((s) => s.kind === k);
+      if (ofKind('deploy').length) errors.push(new StepSyntaxError(`${what} contains a <Step>; a drill holds one <Break>, one <Verify> (the recovery condition) and at most one <Recover>`, where(ofKind('deploy')[0].line)));
+      if (ofKind('break').length !== 1) errors.push(new StepSyntaxError(`${what} needs exactly one <Break>, found ${ofKind('break').length}`, where(line)));
+      if (ofKind('verify').length !== 1) errors.push(new StepSyntaxError(`${what} needs exactly one <Verify> (the recovery condition), found ${ofKind('verify').length}`, where(line)));
+      if (ofKind('recover').length > 1) errors.push(new StepSyntaxError(`${what} has ${ofKind('recover').length} <Recover> steps; at most one`, where(line)));
+      if (ofKind('break').length !== 1 || ofKind('verify').length !== 1 || !title) return;
+      const drill: Omit<Drill, 'hash'> = {
+        id: id!,
+        globalId: `${ctx.slug}/${id}`,
+        chapter: ctx.slug,
+        title,
+        probe: { from, intervalMs, timeoutMs, script: code.value, vars, line: pLine },
+        breakStep: ofKind('break')[0].globalId,
+        verifyStep: ofKind('verify')[0].globalId,
+        recoverStep: ofKind('recover')[0]?.globalId,
+        baselineMs: attrDuration(attrs, 'baseline', 2000, what, where, errors),
+        settleMs: attrDuration(attrs, 'settle', 3000, what, where, errors),
+        file: ctx.file,
+        line,
+      };
+      const parts = mine.map((s) => s.hash).join(',');
+      drills.push({ ...drill, hash: createHash('sha256').update(JSON.stringify({ ...drill, file: undefined, line: undefined, parts })).digest('hex').slice(0, 16) });
+      return;
+    }
+    if (el.name === 'ClusterMap') {
+      const attrs = readAttributes<string>(el, where, errors, MAP_ATTRIBUTES);
+      const id = attrString(attrs, 'id', where, errors);
+      if (!checkId(id, 'ClusterMap', line)) return;
+      const what = `cluster map "${id}"`;
+      const on = attrString(attrs, 'on', where, errors) ?? 'all';
+      checkOn(on, what, line);
+      const code = singleCode(el, what, where, errors);
+      if (!code) return;
+      const vars = checkTemplates([['script', code.value, code.position?.start.line ?? line]], what, declared, where, errors);
+      const map: Omit<ClusterMapSpec, 'hash'> = {
+        id: id!,
+        globalId: `${ctx.slug}/${id}`,
+        chapter: ctx.slug,
+        title: attrString(attrs, 'title', where, errors) ?? 'Cluster map',
+        on,
+        intervalMs: attrDuration(attrs, 'interval', 2000, what, where, errors),
+        script: code.value,
+        vars,
+        file: ctx.file,
+        line,
+      };
+      maps.push({ ...map, hash: createHash('sha256').update(JSON.stringify({ ...map, file: undefined, line: undefined })).digest('hex').slice(0, 16) });
+    }
+  });
+  return { drills, maps, errors };
 }
 
 /** Content hash of what a step does (not where it is written). */
@@ -312,6 +470,8 @@ export function extractChapterSource(text: string, file: string, slug: string, r
     return { errors: [new StepSyntaxError(`MDX does not parse: ${err.reason ?? err.message}`, `${file}:${line}`)] };
   }
   const slugErrors = checkSlug(slug, fmResult.frontmatter, file);
-  const { steps, errors } = extractSteps(tree, { file, slug, frontmatter: fmResult.frontmatter, root });
-  return { chapter: { slug, file, frontmatter: fmResult.frontmatter, steps }, errors: [...slugErrors, ...errors] };
+  const ctx = { file, slug, frontmatter: fmResult.frontmatter, root };
+  const { steps, errors } = extractSteps(tree, ctx);
+  const dm = extractDrillsAndMaps(tree, steps, ctx);
+  return { chapter: { slug, file, frontmatter: fmResult.frontmatter, steps, drills: dm.drills, maps: dm.maps }, errors: [...slugErrors, ...errors, ...dm.errors] };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ErrorList, StepSyntaxError, UsageError } from './errors.ts';
 import { extractChapterSource } from './extract.ts';
 import { projectRoot } from './topology.ts';
-import type { Chapter, Manifest, Step } from './types.ts';
+import type { Chapter, Drill, Manifest, Step } from './types.ts';
 
 export const CHAPTERS_DIR = path.join('src', 'content', 'chapters');
 
@@ -66,7 +66,8 @@ export function selectSteps(m: Manifest, selectors: string[]): Step[] {
     }
     const step = chapter.steps.find((s) => s.id === stepId);
     if (!step) {
-      throw new UsageError(`chapter ${chapter.slug} has no step "${stepId}"`, sel, chapter.steps.length ? `its steps: ${chapter.steps.map((s) => s.id).join(', ')}` : 'it has no runnable steps yet');
+      const ids = [...chapter.steps.map((s) => s.id), ...chapter.drills.map((d) => `${d.id} (drill)`)];
+      throw new UsageError(`chapter ${chapter.slug} has no step "${stepId}"`, sel, ids.length ? `its steps: ${ids.join(', ')}` : 'it has no runnable steps yet');
     }
     out.push(step);
   }
@@ -77,4 +78,40 @@ export function findChapter(m: Manifest, sel: string): Chapter | undefined {
   const num = /^(?:ch)?0*(\d+)$/i.exec(sel);
   if (num) return m.chapters.find((c) => c.frontmatter.chapter === Number(num[1]));
   return m.chapters.find((c) => c.slug === sel);
+}
+
+export function allDrills(m: Manifest): Drill[] {
+  return m.chapters.flatMap((c) => c.drills);
+}
+
+export function findDrill(m: Manifest, globalId: string): Drill | undefined {
+  return allDrills(m).find((d) => d.globalId === globalId);
+}
+
+/** What a chapter runs, in the order it is written: steps, and drills in place of their own steps. */
+export type RunItem = { kind: 'step'; step: Step } | { kind: 'drill'; drill: Drill };
+
+export function chapterItems(c: Chapter): RunItem[] {
+  const items: (RunItem & { line: number })[] = [
+    ...c.steps.filter((s) => !s.drill).map((step) => ({ kind: 'step' as const, step, line: step.line })),
+    ...c.drills.map((drill) => ({ kind: 'drill' as const, drill, line: drill.line })),
+  ];
+  return items.sort((a, b) => a.line - b.line).map(({ line: _line, ...item }) => item as RunItem);
+}
+
+/**
+ * Like selectSteps, but a whole chapter yields its drills as drills, and
+ * `chapter/drill-id` names a drill.
+ */
+export function selectItems(m: Manifest, selectors: string[]): RunItem[] {
+  const out: RunItem[] = [];
+  for (const sel of selectors) {
+    const [chapSel, id] = sel.split('/', 2);
+    const chapter = findChapter(m, chapSel);
+    const drill = chapter && id !== undefined ? chapter.drills.find((d) => d.id === id) : undefined;
+    if (chapter && id === undefined) out.push(...chapterItems(chapter));
+    else if (drill) out.push({ kind: 'drill', drill });
+    else out.push(...selectSteps(m, [sel]).map((step) => ({ kind: 'step' as const, step })));
+  }
+  return out;
 }

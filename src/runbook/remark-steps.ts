@@ -9,7 +9,7 @@ import type { Root } from 'mdast';
 import type { VFile } from 'vfile';
 import { visit } from 'unist-util-visit';
 import { ErrorList, StepSyntaxError } from './errors.ts';
-import { checkSlug, extractSteps, isStepElement } from './extract.ts';
+import { checkSlug, extractDrillsAndMaps, extractSteps, isStepElement } from './extract.ts';
 import { ChapterFrontmatterSchema } from './schema.ts';
 import { projectRoot } from './topology.ts';
 
@@ -36,16 +36,27 @@ export default function remarkSteps(options: RemarkStepsOptions = {}) {
     const raw = (file.data as { astro?: { frontmatter?: unknown } }).astro?.frontmatter ?? {};
     const fm = ChapterFrontmatterSchema.safeParse(raw);
     if (!fm.success) throw new StepSyntaxError(`frontmatter: ${fm.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, `${rel}:1`);
-    const { steps, errors } = extractSteps(tree, { file: rel, slug, frontmatter: fm.data, root });
+    const ctx = { file: rel, slug, frontmatter: fm.data, root };
+    const { steps, errors } = extractSteps(tree, ctx);
+    const dm = extractDrillsAndMaps(tree, steps, ctx);
     errors.unshift(...checkSlug(slug, fm.data, rel));
+    errors.push(...dm.errors);
     if (errors.length) throw new ErrorList(errors);
-    const byLine = new Map(steps.map((s) => [s.line, s]));
+    // Each component gets the extracted data as one JSON prop, by its line.
+    const props = new Map<string, { name: string; value: unknown }>();
+    for (const s of steps) props.set(`step:${s.line}`, { name: 'step', value: s });
+    for (const d of dm.drills) {
+      props.set(`drill:${d.line}`, { name: 'drill', value: d });
+      props.set(`probe:${d.probe.line}`, { name: 'probe', value: { ...d.probe, drill: d.globalId } });
+    }
+    for (const m of dm.maps) props.set(`map:${m.line}`, { name: 'map', value: m });
     visit(tree, (node) => {
-      if (!isStepElement(node as { type: string; name?: string })) return;
-      const el = node as Parameters<typeof isStepElement>[0] & { attributes: unknown[]; position?: { start: { line: number } } };
-      const step = byLine.get(el.position?.start.line ?? -1);
-      if (!step) return;
-      el.attributes = [{ type: 'mdxJsxAttribute', name: 'step', value: JSON.stringify(step) }];
+      const el = node as { type: string; name?: string | null; attributes?: unknown[]; position?: { start: { line: number } } };
+      if (el.type !== 'mdxJsxFlowElement' && el.type !== 'mdxJsxTextElement') return;
+      const kind = isStepElement(el) ? 'step' : el.name === 'Drill' ? 'drill' : el.name === 'Probe' ? 'probe' : el.name === 'ClusterMap' ? 'map' : undefined;
+      const prop = kind && props.get(`${kind}:${el.position?.start.line ?? -1}`);
+      if (!prop) return;
+      el.attributes = [{ type: 'mdxJsxAttribute', name: prop.name, value: JSON.stringify(prop.value) }];
     });
   };
 }

@@ -46,6 +46,59 @@ export interface Step {
   /** Where it is written. */
   file: string;
   line: number;
+  /** Id of the drill this step belongs to (it then runs as part of that drill). */
+  drill?: string;
+}
+
+/** A command run repeatedly during a drill; its first output line names the backend that answered. */
+export interface Probe {
+  /** `local` (the machine running Drillbook) or a host/group of the lab (the first host is used). */
+  from: string;
+  intervalMs: number;
+  /** Limit for one probe; a probe that takes longer counts as failed. */
+  timeoutMs: number;
+  script: string;
+  vars: string[];
+  line: number;
+}
+
+/**
+ * A drill: measure what a fault does. Start the probe, run the break step,
+ * wait for the recovery condition (a verify step with retry-until), keep
+ * probing for the settle period, then run the recover step if any.
+ */
+export interface Drill {
+  id: string;
+  globalId: string;
+  chapter: string;
+  title: string;
+  probe: Probe;
+  /** Global ids of the drill's steps. */
+  breakStep: string;
+  verifyStep: string;
+  recoverStep?: string;
+  /** Probing before the fault, to know who served and that the service was up. */
+  baselineMs: number;
+  /** Probing after the recovery condition held. */
+  settleMs: number;
+  hash: string;
+  file: string;
+  line: number;
+}
+
+/** Live facts about the lab's nodes: a script run on each node printing key=value lines. */
+export interface ClusterMapSpec {
+  id: string;
+  globalId: string;
+  chapter: string;
+  title: string;
+  on: string;
+  intervalMs: number;
+  script: string;
+  vars: string[];
+  hash: string;
+  file: string;
+  line: number;
 }
 
 /** The public view of a step that the page embeds (no absolute paths). */
@@ -56,6 +109,8 @@ export interface Chapter {
   file: string;
   frontmatter: ChapterFrontmatter;
   steps: Step[];
+  drills: Drill[];
+  maps: ClusterMapSpec[];
 }
 
 export interface Manifest {

@@ -90,7 +90,7 @@ describe('fan-out and streaming', () => {
     const plan = planStep(ch.steps[0], ch, inv, {});
     const results = await Promise.all([...Array(12)].map(() => executeStep(plan, p)));
     await p.close();
-    expect(results.every((r) => r.verdict === 'passed')).toBe(true);
+    expect(results.filter((r) => r.verdict !== 'passed').map((r) => r.hosts[0].message)).toEqual([]);
     const spans = results.map((r) => r.hosts[0].output.trim().split('\n').map(Number));
     const maxOverlap = Math.max(...spans.map(([s]) => spans.filter(([a, b]) => a <= s && s < b).length));
     expect(maxOverlap).toBeLessThanOrEqual(MAX_CHANNELS);

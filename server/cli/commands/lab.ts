@@ -13,7 +13,7 @@ export async function labCommand(args: string[], values: Record<string, unknown>
   const name = (values.name as string | undefined) ?? 'local';
   const provider = (values.provider as string | undefined) ?? 'local';
   if (provider !== 'local' && provider !== 'vagrant') throw new UsageError(`unknown provider "${provider}"`, '--provider', 'local or vagrant');
-  if (provider === 'vagrant') return (await import('./lab-vagrant.ts')).vagrantCommand(action, node, values);
+  if (provider === 'vagrant') return (await import('./lab-vagrant.ts')).vagrantCommand(action, node, values, rest);
   const progress = terminalProgress();
   const needNode = ['start', 'stop', 'crash', 'reset', 'ssh'].includes(action);
   if (needNode && !node) throw new UsageError(`lab ${action} needs a node name`, `drillbook lab ${action}`, 'e.g. drillbook lab crash ctl1');

@@ -1,25 +1,29 @@
 /** `drillbook run`: the same runner as the page, headless. */
 import { DrillbookError } from '../../../src/runbook/errors.ts';
-import { selectSteps } from '../../../src/runbook/manifest.ts';
+import { selectItems, type RunItem } from '../../../src/runbook/manifest.ts';
 import type { Step } from '../../../src/runbook/types.ts';
 import { fmtMs } from '../../runner/execute.ts';
 import { isOk, type RunResult } from '../../runner/results.ts';
 import { RunnerSession } from '../../runner/session.ts';
 import { parseVars } from '../options.ts';
 import { c, PrefixedOutput, table, verdictText } from '../render.ts';
+import type { DrillResult } from '../../runner/drill.ts';
+import { drillPrinter, figuresTable, sampleStrip } from './drill.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 export async function runCommand(args: string[], values: Values, signal: AbortSignal): Promise<number> {
   const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined });
   try {
-    const steps = selectSteps(session.manifest, args);
+    const items = selectItems(session.manifest, args);
     const vars = parseVars(values.var as string[] | undefined);
-    if (!steps.length) {
+    if (!items.length) {
       process.stderr.write('nothing to run: the selected chapters have no runnable steps yet\n');
       return 0;
     }
-    return values['dry-run'] ? dryRun(session, steps, vars, !!values.json) : await execute(session, steps, vars, values, signal);
+    // A dry run shows every step, including each drill's own steps.
+    const steps = items.flatMap((it) => (it.kind === 'step' ? [it.step] : session.manifest.chapters.flatMap((ch) => ch.steps).filter((st) => st.drill === it.drill.id && st.chapter === it.drill.chapter)));
+    return values['dry-run'] ? dryRun(session, steps, vars, !!values.json) : await execute(session, items, vars, values, signal);
   } finally {
     await session.close();
   }
@@ -78,7 +82,8 @@ function dryRun(session: RunnerSession, steps: Step[], vars: Record<string, stri
   return 0;
 }
 
-async function execute(session: RunnerSession, steps: Step[], vars: Record<string, string>, values: Values, signal: AbortSignal): Promise<number> {
+async function execute(session: RunnerSession, items: RunItem[], vars: Record<string, string>, values: Values, signal: AbortSignal): Promise<number> {
+  const steps = items.map((it) => (it.kind === 'step' ? it.step : session.manifest.chapters.flatMap((ch) => ch.steps).find((st) => st.globalId === it.drill.breakStep)!));
   checkVarsKnown(session, steps, vars);
   const json = !!values.json;
   const inv = session.inventory();
@@ -86,15 +91,28 @@ async function execute(session: RunnerSession, steps: Step[], vars: Record<strin
   const notRun: string[] = [];
   const width = Math.max(4, ...Object.keys(inv.hosts).map((h) => h.length));
   const out = new PrefixedOutput(width);
-  for (const [i, step] of steps.entries()) {
+  const drills: DrillResult[] = [];
+  const ok = () => results.every((r) => isOk(r.verdict)) && drills.every((d) => isOk(d.verdict));
+  for (const [i, item] of items.entries()) {
+    const name = item.kind === 'step' ? item.step.globalId : item.drill.globalId;
     if (signal.aborted) {
-      notRun.push(step.globalId);
+      notRun.push(name);
       continue;
     }
-    if (results.length && !isOk(results.at(-1)!.verdict) && !values['keep-going']) {
-      notRun.push(...steps.slice(i).map((s) => s.globalId));
+    if (!ok() && !values['keep-going']) {
+      notRun.push(...items.slice(i).map((it) => (it.kind === 'step' ? it.step.globalId : it.drill.globalId)));
       break;
     }
+    if (item.kind === 'drill') {
+      const plans = session.planDrill(item.drill, paramsFor(steps[i], vars, session), '--var', inv);
+      session.checkConfirmation(plans.breakStep, values.confirm as string | undefined);
+      if (!json) process.stdout.write(`\n${c.bold('▶ drill ' + item.drill.globalId)}  ${item.drill.title}  ${c.dim(`[probe from ${item.drill.probe.from} every ${fmtMs(item.drill.probe.intervalMs)}]`)}\n`);
+      const r = await session.runDrill(plans, { signal, onEvent: json ? undefined : drillPrinter(width) });
+      drills.push(r);
+      if (!json) process.stdout.write(`  ${sampleStrip(r)}\n${figuresTable(r)}\n${verdictText(r.verdict)}  ${r.message}\n`);
+      continue;
+    }
+    const step = item.step;
     const plan = session.plan(step, paramsFor(step, vars, session), '--var', inv);
     session.checkConfirmation(plan, values.confirm as string | undefined);
     if (!json) process.stdout.write(`\n${c.bold('▶ ' + step.globalId)}  ${step.title}  ${c.dim(`[${step.kind} on ${step.on} → ${plan.targets.map((t) => t.host.name).join(', ')}]`)}\n`);
@@ -114,16 +132,17 @@ async function execute(session: RunnerSession, steps: Step[], vars: Record<strin
     results.push(result);
     if (!json) process.stdout.write(`${verdictText(result.verdict)}  ${result.message}  ${c.dim(fmtMs(result.durationMs))}\n`);
   }
-  const failed = results.filter((r) => !isOk(r.verdict));
-  const cancelled = signal.aborted || results.some((r) => r.verdict === 'cancelled');
+  const failed = [...results, ...drills].filter((r) => !isOk(r.verdict));
+  const cancelled = signal.aborted || results.some((r) => r.verdict === 'cancelled') || drills.some((d) => d.verdict === 'cancelled');
   if (json) {
-    process.stdout.write(JSON.stringify({ inventory: inv.name, ok: failed.length === 0 && !cancelled, results, notRun }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ inventory: inv.name, ok: failed.length === 0 && !cancelled, results, drills, notRun }, null, 2) + '\n');
   } else {
     const rows = results.flatMap((r) =>
       r.hosts.map((h, i) => [i === 0 ? r.step.globalId : '', h.host, verdictText(h.verdict), h.exitCode === undefined ? '-' : String(h.exitCode), String(h.attempts), fmtMs(h.durationMs)]),
     );
+    for (const d of drills) rows.push([d.drill.globalId, '(drill)', verdictText(d.verdict), '-', '-', `outage ${fmtMs(d.figures.outageMs)}`]);
     process.stdout.write(`\n${table(rows, ['STEP', 'HOST', 'VERDICT', 'EXIT', 'TRIES', 'TIME'])}\n`);
-    const passed = results.length - failed.length;
+    const passed = results.length + drills.length - failed.length;
     process.stdout.write(`\n${passed} step${passed === 1 ? '' : 's'} passed, ${failed.length} failed${notRun.length ? `, ${notRun.length} not run` : ''} on ${inv.name}\n`);
   }
   if (cancelled) return 130;
