@@ -61,7 +61,9 @@ export function parseExpect(text: string): Expectation | string {
     } catch (e) {
       return `bad stdout pattern /${re[1]}/: ${(e as Error).message}`;
     }
-    out.stdout = { source: re[1], flags: re[2].replace('g', '') };
+    // Line-oriented, like grep: ^ and $ match at every line of stdout.
+    const flags = re[2].replace('g', '');
+    out.stdout = { source: re[1], flags: flags.includes('m') ? flags : `${flags}m` };
   }
   if (!exit && !rest) return 'expect="" is empty';
   return out;

@@ -17,7 +17,7 @@ describe('the extractor', () => {
       kind: 'verify',
       on: 'controllers',
       where: 'ip -4 -o addr | grep -qw {{vip}}',
-      expect: { exit: [0, 1], stdout: { source: 'inet', flags: '' } },
+      expect: { exit: [0, 1], stdout: { source: 'inet', flags: 'm' } },
       retries: 10,
       delayMs: 500,
       timeoutMs: 120_000,
@@ -99,7 +99,7 @@ describe('the extractor', () => {
     expect(parseDuration('1h')).toBe(3_600_000);
     expect(parseDuration('5')).toBeUndefined();
     expect(parseExpect('exit=3')).toEqual({ exit: [3] });
-    expect(parseExpect('/a b/i')).toEqual({ exit: [0], stdout: { source: 'a b', flags: 'i' } });
+    expect(parseExpect('/a b/i')).toEqual({ exit: [0], stdout: { source: 'a b', flags: 'im' } });
     expect(parseExpect('exit=256')).toMatch(/bad exit codes/);
   });
 });

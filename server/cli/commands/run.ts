@@ -121,7 +121,7 @@ async function execute(session: RunnerSession, items: RunItem[], vars: Record<st
       onEvent: (e) => {
         if (json) return;
         if (e.type === 'output') out.push(e.host, e.stream, e.text);
-        else if (e.type === 'attempt' && e.attempt > 1) process.stdout.write(c.dim(`  … attempt ${e.attempt} of ${e.of} on ${e.hosts.join(', ') || '(no host selected)'}\n`));
+        else if (e.type === 'attempt' && (e.attempt === 2 || e.attempt % 10 === 0)) process.stdout.write(c.dim(`  … attempt ${e.attempt} of ${e.of} on ${e.hosts.join(', ') || '(no host selected)'}\n`));
         else if (e.type === 'host-done') {
           out.flush(e.result.host);
           if (e.result.verdict !== 'passed') process.stdout.write(`${c.cyan(e.result.host.padEnd(width))}   ${verdictText(e.result.verdict)}: ${e.result.message}\n`);
