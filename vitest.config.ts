@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import PathSequencer from './test/path-sequencer.ts';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
@@ -10,5 +10,17 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Two cores: two test files at a time keeps sshd and chromium timings sane.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/lab/**'] },
+      },
+      {
+        // One local lab for all of test/lab: files run in order (00-lab first,
+        // 99-teardown last), never two at once.
+        extends: true,
+        test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, sequence: { sequencer: PathSequencer } },
+      },
+    ],
   },
 });

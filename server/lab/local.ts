@@ -367,6 +367,12 @@ export async function labUp(opts: UpOptions, progress: Progress): Promise<LabSta
     }
   }
 
+  // A bridge of this name that no lab in this state directory owns belongs to
+  // someone else (another state dir, another user): never adopt it.
+  if (!existing && (await bridgeExists(bridgeName(name)))) {
+    throw new LabError(`a bridge ${bridgeName(name)} already exists but lab "${name}" is not recorded in ${labDir(name)}`, 'lab up', 'another Drillbook state directory (DRILLBOOK_STATE_DIR) may own it: take that lab down first, or use --name and --subnet');
+  }
+
   const image = await ensureImage(progress, { rebuild: opts.rebuild });
 
   progress.phase(`network: guard route and bridge for ${subnet}`);

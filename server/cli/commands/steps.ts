@@ -23,7 +23,9 @@ export function stepsCommand(args: string[], values: Record<string, unknown>): n
       process.stdout.write(c.dim('  no runnable steps yet\n'));
       continue;
     }
-    const rows = ch.steps.map((s) => [`  ${s.id}`, s.kind, s.on, s.title + (s.needs === 'vm' ? c.yellow(' (needs VMs)') : '')]);
+    const rows = ch.steps.map((s) => [`  ${s.id}`, s.kind + (s.drill ? c.dim(` (drill ${s.drill})`) : ''), s.on, s.title + (s.needs === 'vm' ? c.yellow(' (needs VMs)') : '')]);
+    for (const d of ch.drills) rows.push([`  ${d.id}`, c.bold('drill'), `probe from ${d.probe.from}`, `${d.title} ${c.dim(`(every ${d.probe.intervalMs} ms; ${[d.breakStep, d.verifyStep, d.recoverStep].filter(Boolean).map((g) => g!.split('/')[1]).join(' → ')})`)}`]);
+    for (const mp of ch.maps) rows.push([`  ${mp.id}`, 'map', mp.on, mp.title]);
     process.stdout.write(table(rows, ['  STEP', 'KIND', 'ON', 'TITLE']) + '\n');
   }
   return 0;
