@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../../src/runbook/topology.ts';
 import { cacheDir, hostMirrors, LabError } from './host.ts';
@@ -19,9 +19,25 @@ export interface LabImage {
   built: boolean;
 }
 
-export function imagePaths() {
-  const dir = path.join(cacheDir(), 'lab-image');
-  return { dir, base: path.join(dir, 'base'), repo: path.join(dir, 'repo'), keyFile: path.join(dir, 'key'), log: path.join(dir, 'build.log') };
+/**
+ * One directory per image key: a lab keeps using the image it booted from
+ * (its nodes' overlays sit on it) while a newer package list builds the next.
+ */
+export function imagePaths(key = imageKey()) {
+  const root = path.join(cacheDir(), 'lab-image');
+  const dir = path.join(root, key);
+  return { root, dir, base: path.join(dir, 'base'), repo: path.join(dir, 'repo'), keyFile: path.join(dir, 'key'), log: path.join(dir, 'build.log') };
+}
+
+/** Remove older images (named by their key) that no mounted overlay still sits on. */
+function pruneImages(keep: string): void {
+  const { root } = imagePaths(keep);
+  const mounts = readFileSync('/proc/mounts', 'utf8');
+  for (const k of readdirSync(root)) {
+    const dir = path.join(root, k);
+    if (k === keep || !/^[0-9a-f]{16}$/.test(k) || !statSync(dir).isDirectory() || mounts.includes(`${dir}/base`)) continue;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function imageKey(root = projectRoot()): string {
@@ -32,16 +48,16 @@ export function imageKey(root = projectRoot()): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export function imageIsCurrent(): boolean {
-  const p = imagePaths();
-  return existsSync(p.keyFile) && readFileSync(p.keyFile, 'utf8').trim() === imageKey() && existsSync(path.join(p.base, 'etc/os-release')) && existsSync(path.join(p.repo, 'Packages'));
+export function imageIsCurrent(key = imageKey()): boolean {
+  const p = imagePaths(key);
+  return existsSync(p.keyFile) && readFileSync(p.keyFile, 'utf8').trim() === key && existsSync(path.join(p.base, 'etc/os-release')) && existsSync(path.join(p.repo, 'Packages'));
 }
 
 export async function ensureImage(progress: Progress, opts: { rebuild?: boolean } = {}): Promise<LabImage> {
   const root = projectRoot();
-  const p = imagePaths();
   const key = imageKey(root);
-  if (!opts.rebuild && imageIsCurrent()) {
+  const p = imagePaths(key);
+  if (!opts.rebuild && imageIsCurrent(key)) {
     progress.phase(`base image: cached (${p.dir})`);
     return { base: p.base, repo: p.repo, key, built: false };
   }
@@ -101,5 +117,6 @@ export async function ensureImage(progress: Progress, opts: { rebuild?: boolean 
     throw new LabError(`building the base image failed in phase "${phase}" (exit ${code}):\n    ${tail.slice(-8).join('\n    ')}`, p.log, 'read the full log; a network failure can simply be retried with `drillbook lab up`');
   }
   writeFileSync(p.keyFile, key + '\n');
+  pruneImages(key);
   return { base: p.base, repo: p.repo, key, built: true };
 }

@@ -41,6 +41,8 @@ export interface LabState {
   nodes: LabNode[];
   /** Whether this lab mounted the nspawn tmpfs (and so may unmount it). */
   mountedNspawnTmpfs: boolean;
+  /** The base image its nodes boot from (server/lab/image.ts). */
+  imageKey?: string;
   createdAt: string;
 }
 
@@ -376,7 +378,11 @@ export async function labUp(opts: UpOptions, progress: Progress): Promise<LabSta
   const image = await ensureImage(progress, { rebuild: opts.rebuild });
 
   progress.phase(`network: guard route and bridge for ${subnet}`);
-  const lab: LabState = { name, topology: topoName, subnet, bridge: bridgeName(name), nodes, mountedNspawnTmpfs, createdAt: existing?.createdAt ?? new Date().toISOString() };
+  // A lab with running nodes keeps the image they booted from (their overlays
+  // sit on it) until it is taken down; a new lab uses the current image.
+  const keepImage = existing?.imageKey && existing.nodes.some((n) => nspawnPid(name, n.name)) ? existing.imageKey : undefined;
+  const lab: LabState = { name, topology: topoName, subnet, bridge: bridgeName(name), nodes, mountedNspawnTmpfs, imageKey: keepImage ?? image.key, createdAt: existing?.createdAt ?? new Date().toISOString() };
+  const { base } = imagePaths(lab.imageKey);
   writeLab(lab);
   await ensureBridge(lab.bridge, subnet);
 
@@ -390,8 +396,8 @@ export async function labUp(opts: UpOptions, progress: Progress): Promise<LabSta
       hostKeys[n.name] = readHostKey(name, n.name)!;
       continue;
     }
-    hostKeys[n.name] = await prepareNode(lab, n, image.base, keyFile);
-    bootNode(lab, n, image.repo);
+    hostKeys[n.name] = await prepareNode(lab, n, base, keyFile);
+    bootNode(lab, n, imagePaths(lab.imageKey).repo);
   }
   writeInventory(lab, hostKeys);
   const t0 = Date.now();
@@ -443,7 +449,7 @@ export async function labNodeAction(name: string, action: 'start' | 'stop' | 'cr
   const lab = requireLab(name);
   const n = requireNode(lab, node);
   await requireBridge(lab);
-  const { base, repo } = imagePaths();
+  const { base, repo } = imagePaths(lab.imageKey);
   switch (action) {
     case 'stop':
       await stopNode(lab, node, 'poweroff');
