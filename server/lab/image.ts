@@ -62,6 +62,42 @@ export async function ensureImage(progress: Progress, opts: { rebuild?: boolean 
     return { base: p.base, repo: p.repo, key, built: false };
   }
   mkdirSync(p.dir, { recursive: true });
+  // One build per image at a time: another `lab up` may be building it now.
+  const release = await lockBuild(p.dir, progress);
+  try {
+    if (!opts.rebuild && imageIsCurrent(key)) {
+      progress.phase(`base image: built meanwhile by another lab up (${p.dir})`);
+      return { base: p.base, repo: p.repo, key, built: false };
+    }
+    return await build(root, key, p, progress);
+  } finally {
+    release();
+  }
+}
+
+async function lockBuild(dir: string, progress: Progress): Promise<() => void> {
+  const lock = path.join(dir, 'build.lock');
+  for (let waited = 0; ; waited++) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch {
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(path.join(lock, 'pid'), 'utf8'));
+        process.kill(holder, 0);
+      } catch {
+        rmSync(lock, { recursive: true, force: true }); // its builder is gone
+        continue;
+      }
+      if (waited % 30 === 0) progress.line(`waiting for the image build of process ${holder}…`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function build(root: string, key: string, p: ReturnType<typeof imagePaths>, progress: Progress): Promise<LabImage> {
   const { mirror, security } = hostMirrors();
   progress.phase(`base image: building Debian 12 from ${mirror} (log: ${p.log})`);
   const log = createWriteStream(p.log);
