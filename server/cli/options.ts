@@ -54,6 +54,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       json: { type: 'boolean', description: 'print one JSON document with every result' },
       confirm: { type: 'string', value: 'NAME', description: 'confirm break/confirm steps by naming the target inventory' },
       'keep-going': { type: 'boolean', description: 'run the remaining steps after a failure' },
+      'from-scratch': { type: 'boolean', description: "first run the deploy and verify steps of the chapters it builds on, to bring a fresh lab to the chapter's starting state" },
     },
     examples: ['drillbook run 1', 'drillbook run 01-cloud-computing-and-ha/nodes-answer --lab local', 'drillbook run ch04 --var vip=10.77.0.100 --dry-run'],
   },

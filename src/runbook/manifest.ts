@@ -115,3 +115,24 @@ export function selectItems(m: Manifest, selectors: string[]): RunItem[] {
   }
   return out;
 }
+
+/**
+ * The steps that bring a fresh lab to the state a chapter starts from: the
+ * deploy and verify steps (not breaks, recovers or drills) of every chapter
+ * it builds on, directly or not, in book order.
+ */
+export function prerequisiteSteps(m: Manifest, chapter: Chapter): Step[] {
+  const need = new Set<number>();
+  const visit = (c: Chapter) => {
+    for (const n of c.frontmatter.buildsOn) {
+      if (need.has(n)) continue;
+      need.add(n);
+      const dep = m.chapters.find((x) => x.frontmatter.chapter === n);
+      if (dep) visit(dep);
+    }
+  };
+  visit(chapter);
+  return m.chapters
+    .filter((c) => need.has(c.frontmatter.chapter))
+    .flatMap((c) => c.steps.filter((s) => !s.drill && (s.kind === 'deploy' || s.kind === 'verify') && s.needs !== 'vm'));
+}

@@ -123,6 +123,17 @@ describe('drillbook run', () => {
     expect(usage.stderr).toMatch(/error\[usage\] drillbook run: missing <chapter\|chapter\/step>\.\.\./);
   });
 
+  it('--from-scratch first runs the deploy and verify steps of the chapters it builds on', async () => {
+    const two = frontmatter().replace('chapter: 1', 'chapter: 2').replace('title: Fixture', 'title: Second').concat('').replace('lab: infra3\n', 'lab: infra3\nbuildsOn: [1]\n');
+    const dir = writeChapters({
+      '01-first.mdx': frontmatter() + step('id="setup" title="Set up" on="ctl1"', 'echo setup') + step('id="check" title="Check" on="ctl1"', 'echo check', 'Verify') + step('id="breakit" title="Break" on="ctl1"', 'echo broken', 'Break'),
+      '02-second.mdx': two + step('id="own" title="Own step" on="ctl2"', 'echo own'),
+    });
+    const r = await drillbook(['run', '2', '--from-scratch', '--inventory', inventory, '--json'], { env: { DRILLBOOK_CHAPTERS_DIR: dir } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).results.map((x: { step: { globalId: string } }) => x.step.globalId)).toEqual(['01-first/setup', '01-first/check', '02-second/own']);
+  });
+
   it('a malformed chapter fails with its file and line', async () => {
     const broken = writeChapters({ '01-broken.mdx': frontmatter() + step('id="x" title="X" on="all" retries="lots"', 'true') });
     const r = await drillbook(['steps'], { env: { DRILLBOOK_CHAPTERS_DIR: broken } });

@@ -1,6 +1,6 @@
 /** `drillbook run`: the same runner as the page, headless. */
 import { DrillbookError } from '../../../src/runbook/errors.ts';
-import { selectItems, type RunItem } from '../../../src/runbook/manifest.ts';
+import { findChapter, prerequisiteSteps, selectItems, type RunItem } from '../../../src/runbook/manifest.ts';
 import type { Step } from '../../../src/runbook/types.ts';
 import { fmtMs } from '../../runner/execute.ts';
 import { isOk, type RunResult } from '../../runner/results.ts';
@@ -15,7 +15,14 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 export async function runCommand(args: string[], values: Values, signal: AbortSignal): Promise<number> {
   const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined });
   try {
-    const items = selectItems(session.manifest, args);
+    let items = selectItems(session.manifest, args);
+    if (values['from-scratch']) {
+      // The chapters' own steps are not repeated as prerequisites of each other.
+      const selected = new Set(items.map((it) => (it.kind === 'step' ? it.step.globalId : it.drill.globalId)));
+      const chapters = [...new Set(args.map((a) => findChapter(session.manifest, a.split('/')[0])).filter((c) => c !== undefined))];
+      const before = chapters.flatMap((c) => prerequisiteSteps(session.manifest, c)).filter((st, i, all) => !selected.has(st.globalId) && all.findIndex((x) => x.globalId === st.globalId) === i);
+      items = [...before.map((step) => ({ kind: 'step' as const, step })), ...items];
+    }
     const vars = parseVars(values.var as string[] | undefined);
     if (!items.length) {
       process.stderr.write('nothing to run: the selected chapters have no runnable steps yet\n');
