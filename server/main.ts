@@ -13,6 +13,8 @@ import { stateDir, writePrivate } from './state.ts';
 import { SECURITY_HEADERS, serveStatic } from './static.ts';
 import { attachConnection, summarise } from './ws/handlers.ts';
 import { LabManager } from './lab/manager.ts';
+import { DEFAULT_IDLE_MS, TerminalManager } from './terminal/manager.ts';
+import { TerminalEndpoint } from './terminal/ws.ts';
 
 export interface ServeOptions extends TargetSelection {
   port?: number;
@@ -20,6 +22,10 @@ export interface ServeOptions extends TargetSelection {
   bind?: string;
   distDir?: string;
   log?: (msg: string) => void;
+  /** The browser terminal (a full shell on the hosts and on this machine): off unless set. */
+  terminal?: boolean;
+  /** End a terminal after this long without activity (default 15 minutes). */
+  terminalIdleMs?: number;
 }
 
 export interface RunningServer {
@@ -31,6 +37,8 @@ export interface RunningServer {
   /** A login link that has not been used yet. */
   freshUrl(): string;
   session: RunnerSession;
+  /** The browser terminals, when `terminal` is on. */
+  terminals?: TerminalManager;
   close(): Promise<void>;
 }
 
@@ -43,8 +51,9 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   }
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const dist = path.resolve(opts.distDir ?? path.join(projectRoot(), 'dist'));
-  const session = new RunnerSession({ inventory: opts.inventory, lab: opts.lab });
+  const session = new RunnerSession({ inventory: opts.inventory, lab: opts.lab, allowBreaks: opts.allowBreaks });
   const lab = new LabManager(session.selection);
+  const terminals = opts.terminal ? new TerminalManager(session, { idleMs: opts.terminalIdleMs ?? DEFAULT_IDLE_MS, log }) : undefined;
   inventoryFileFor(session.selection); // usage errors now, not at the first click
   let port = opts.port ?? 0;
   const tokenFile = path.join(stateDir(), 'server.json');
@@ -84,15 +93,25 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       } catch (e) {
         problem = (e as { toJSON?: () => unknown }).toJSON?.() ?? { code: 'internal', message: String(e) };
       }
-      return json(res, 200, { wsToken: ok.session.wsToken, wsPath: '/api/ws', inventory, problem });
+      const term = terminals ? { terminal: true, termToken: ok.session.termToken, termPath: '/api/term' } : { terminal: false };
+      return json(res, 200, { wsToken: ok.session.wsToken, wsPath: '/api/ws', ...term, inventory, problem });
     }
     if (url.pathname.startsWith('/api/')) return json(res, 404, { error: { code: 'not-found', message: `no API ${url.pathname}` } });
     serveStatic(dist, req, res, url.pathname);
   });
 
+  const termEndpoint = terminals ? new TerminalEndpoint(terminals) : undefined;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, handleProtocols: (protocols) => (protocols.has('drillbook.v1') ? 'drillbook.v1' : false) });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://placeholder');
+    if (url.pathname === '/api/term') {
+      const v = termEndpoint ? gate.checkTerminalUpgrade(req) : { status: 403 as const, reason: 'the terminal is off: start the server with `drillbook serve --terminal` to enable it' };
+      if ('status' in v) {
+        socket.end(`HTTP/1.1 ${v.status} ${v.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${v.reason}\n`);
+        return;
+      }
+      return termEndpoint!.handleUpgrade(req, socket, head, v.owner);
+    }
     const verdict = url.pathname === '/api/ws' ? gate.checkUpgrade(req) : { status: 404 as const, reason: 'no WebSocket here' };
     if ('status' in verdict) {
       const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[verdict.status];
@@ -117,7 +136,10 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     freshUrl: () => loginUrl(gate.startToken),
     tokenFile,
     session,
+    terminals,
     async close() {
+      await terminals?.closeAll();
+      termEndpoint?.close();
       for (const c of wss.clients) c.terminate();
       wss.close();
       const closed = new Promise<void>((r) => server.close(() => r()));

@@ -29,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./commands/steps.ts')).stepsCommand(parsed.args, parsed.values);
       case 'drill':
         return await (await import('./commands/drill.ts')).drillCommand(parsed.args, parsed.values, ctl.signal);
+      case 'history':
+        return (await import('./commands/history.ts')).historyCommand(parsed.args, parsed.values);
       case 'lab':
         return await (await import('./commands/lab.ts')).labCommand(parsed.args, parsed.values);
       case 'open':

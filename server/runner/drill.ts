@@ -5,10 +5,7 @@
  * what the probe saw.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Drill } from '../../src/runbook/types.ts';
-import { stateDir } from '../state.ts';
 import { LOCAL_HOST, LocalTransport } from '../transports/local.ts';
 import type { Transport } from '../transports/types.ts';
 import { executeStep, fmtMs, type RunEvent } from './execute.ts';
@@ -269,31 +266,8 @@ export async function runDrill(plans: DrillPlans, transport: Transport, opts: Dr
     figures,
     steps,
   };
-  saveDrillResult(result);
   emit({ type: 'drill-done', runId, result });
   return result;
-}
-
-// ------------------------------------------------------------ results on disk
-
-function drillDir(globalId: string) {
-  return path.join(stateDir(), 'drills', ...globalId.split('/'));
-}
-
-export function saveDrillResult(r: DrillResult): void {
-  const dir = drillDir(r.drill.globalId);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${r.startedAt.replace(/[:.]/g, '-')}-${r.runId.slice(0, 8)}.json`), JSON.stringify(r) + '\n');
-}
-
-export function lastDrillResult(globalId: string): DrillResult | undefined {
-  try {
-    const dir = drillDir(globalId);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-    return files.length ? (JSON.parse(readFileSync(path.join(dir, files.at(-1)!), 'utf8')) as DrillResult) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** min / median / max of a figure over repeated runs (nulls left out). */

@@ -33,6 +33,8 @@ export interface StepPlan {
   secrets: string[];
   /** break steps and steps marked confirm need a confirmation bound to the inventory. */
   needsConfirm: boolean;
+  /** The values the reader set (page or --var), secrets masked: for the run record. */
+  params: Record<string, string>;
 }
 
 export function needsConfirmation(step: Step): boolean {
@@ -83,5 +85,6 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
       values: Object.fromEntries(step.vars.filter((v) => own(all, v) !== undefined).map((v) => [v, all[v]])),
     };
   });
-  return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step) };
+  const shownParams = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, own(decls, k)?.type === 'secret' ? '••••••' : String(v)]));
+  return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step), params: shownParams };
 }

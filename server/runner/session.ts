@@ -9,6 +9,9 @@ import { InventoryError, Refused, UsageError } from '../../src/runbook/errors.ts
 import { findChapter, findDrill, findStep, loadManifest } from '../../src/runbook/manifest.ts';
 import type { ClusterMapSpec, Drill, Manifest, Step } from '../../src/runbook/types.ts';
 import { inventoryFingerprint, loadInventory, type Inventory } from '../inventory.ts';
+import { History } from '../history/db.ts';
+import { lockHosts } from './host-locks.ts';
+import { randomUUID } from 'node:crypto';
 import { stateDir } from '../state.ts';
 import { KnownHosts } from '../transports/known-hosts.ts';
 import { SshPool } from '../transports/ssh-pool.ts';
@@ -22,6 +25,13 @@ import { probeAsStep } from './probe.ts';
 export interface TargetSelection {
   inventory?: string;
   lab?: string;
+  /** Allow break steps (and drills) on a production inventory. Off unless asked for explicitly. */
+  allowBreaks?: boolean;
+}
+
+export interface RecordOptions {
+  /** Where the run was started, for the run record. */
+  source?: 'cli' | 'page';
 }
 
 export const DEFAULT_LAB = 'local';
@@ -107,8 +117,25 @@ export class RunnerSession {
     };
   }
 
-  runDrill(plans: DrillPlans, opts: DrillOptions = {}): Promise<DrillResult> {
-    return runDrill(plans, this.transportFor(plans.breakStep.inventory), opts);
+  /** Run a drill: every host its steps touch stays locked for the whole drill; recorded in the history. */
+  async runDrill(plans: DrillPlans, opts: DrillOptions & RecordOptions = {}): Promise<DrillResult> {
+    const runId = opts.runId ?? randomUUID();
+    const inv = plans.breakStep.inventory;
+    const fp = inventoryFingerprint(inv);
+    const hosts = [plans.breakStep, plans.verify, plans.recover].flatMap((p) => p?.targets.map((t) => t.host.name) ?? []);
+    const release = lockHosts(fp, hosts, { runId, item: plans.drill.globalId });
+    const history = this.history();
+    history.start({ id: runId, kind: 'drill', item: plans.drill.globalId, itemHash: plans.drill.hash, chapter: plans.drill.chapter, title: plans.drill.title, inventory: inv.name, fingerprint: fp, profile: inv.profile, targets: [...new Set(hosts)], params: plans.breakStep.params, source: opts.source ?? 'cli' });
+    try {
+      const result = await runDrill(plans, this.transportFor(inv), { ...opts, runId });
+      history.finishDrill(runId, result);
+      return result;
+    } catch (e) {
+      history.fail(runId, (e as Error).message);
+      throw e;
+    } finally {
+      release();
+    }
   }
 
   map(globalId: string, hash?: string): ClusterMapSpec {
@@ -121,7 +148,9 @@ export class RunnerSession {
   /** Run a cluster map's script on its nodes once; key=value lines become facts. */
   async pollMap(map: ClusterMapSpec, params: Record<string, unknown>): Promise<{ host: string; address: string; reachable: boolean; facts: Record<string, string>; error?: string }[]> {
     const step: Step = { ...map, kind: 'verify', expect: { exit: [0] }, retries: 0, delayMs: 1000, timeoutMs: Math.max(2000, map.intervalMs * 2), confirm: false, lang: 'bash' };
-    const result = await this.run(this.plan(step, params, 'page'));
+    // Read-only facts: not a run (no host lock, no history record).
+    const plan = this.plan(step, params, 'page');
+    const result = await executeStep(plan, this.transportFor(plan.inventory));
     return result.hosts.map((h) => {
       const facts: Record<string, string> = {};
       for (const line of h.output.split('\n')) {
@@ -138,8 +167,19 @@ export class RunnerSession {
     return planStep(step, chapter, inv, params, paramSource);
   }
 
-  /** Confirmation for break/confirm steps: the caller must name the target inventory. */
+  /**
+   * Confirmation for break/confirm steps: the caller must name the target
+   * inventory. On a production inventory break steps are refused outright
+   * unless the server or CLI was started with --allow-breaks.
+   */
   checkConfirmation(plan: StepPlan, confirm: string | undefined): void {
+    if (plan.step.kind === 'break' && plan.inventory.profile === 'production' && !this.selection.allowBreaks) {
+      throw new Refused(
+        `${plan.step.globalId} is a break step and "${plan.inventory.name}" is a production inventory`,
+        plan.step.globalId,
+        'breaking production on purpose needs the server or CLI started with --allow-breaks (and the confirmation)',
+      );
+    }
     if (!plan.needsConfirm) return;
     if (confirm !== plan.inventory.name) {
       const what = plan.step.kind === 'break' ? 'a break step' : 'marked confirm';
@@ -151,12 +191,39 @@ export class RunnerSession {
     }
   }
 
-  run(plan: StepPlan, opts: ExecuteOptions = {}): Promise<RunResult> {
-    return executeStep(plan, this.transportFor(plan.inventory), opts);
+  private historyDb?: History;
+  /** The run history (opened on first use; stale "running" rows become interrupted). */
+  history(): History {
+    if (!this.historyDb) {
+      this.historyDb = new History();
+      this.historyDb.markInterrupted();
+    }
+    return this.historyDb;
+  }
+
+  /** Run a step: hosts locked against other runs, recorded in the history. */
+  async run(plan: StepPlan, opts: ExecuteOptions & RecordOptions = {}): Promise<RunResult> {
+    const runId = opts.runId ?? randomUUID();
+    const fp = inventoryFingerprint(plan.inventory);
+    const release = lockHosts(fp, plan.targets.map((t) => t.host.name), { runId, item: plan.step.globalId });
+    const history = this.history();
+    history.start({ id: runId, kind: 'step', item: plan.step.globalId, itemHash: plan.step.hash, chapter: plan.step.chapter, title: plan.step.title, inventory: plan.inventory.name, fingerprint: fp, profile: plan.inventory.profile, targets: plan.targets.map((t) => t.host.name), params: plan.params, source: opts.source ?? 'cli' });
+    try {
+      const result = await executeStep(plan, this.transportFor(plan.inventory), { ...opts, runId });
+      history.finishStep(runId, result);
+      return result;
+    } catch (e) {
+      history.fail(runId, (e as Error).message);
+      throw e;
+    } finally {
+      release();
+    }
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
+    this.historyDb?.close();
+    this.historyDb = undefined;
   }
 }

@@ -4,7 +4,7 @@ import { DrillbookError, Refused } from '../../src/runbook/errors.ts';
 import { inventoryFingerprint, type Inventory } from '../inventory.ts';
 import type { RunnerSession } from '../runner/session.ts';
 import type { LabManager } from '../lab/manager.ts';
-import { lastDrillResult } from '../runner/drill.ts';
+import type { DrillResult } from '../runner/drill.ts';
 import { ClientMessageSchema, type ErrorBody, type InventorySummary, type ServerMessage } from './protocol.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -73,7 +73,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
           runs.set(runId, ctl);
           send({ type: 'run-started', id: msg.id, runId });
           try {
-            await session.run(plan, { runId, signal: ctl.signal, onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
+            await session.run(plan, { runId, source: 'page', signal: ctl.signal, onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
           } finally {
             runs.delete(runId);
           }
@@ -100,7 +100,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
             ],
           });
           try {
-            await session.runDrill(plans, { runId, signal: ctl.signal, onEvent: (event) => send({ type: 'drill-event', id: msg.id, event }) });
+            await session.runDrill(plans, { runId, source: 'page', signal: ctl.signal, onEvent: (event) => send({ type: 'drill-event', id: msg.id, event }) });
           } finally {
             runs.delete(runId);
           }
@@ -108,7 +108,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
         }
         case 'drill-last':
           session.drill(msg.drill);
-          return send({ type: 'drill-last', id: msg.id, result: lastDrillResult(msg.drill) });
+          return send({ type: 'drill-last', id: msg.id, result: session.history().lastDrill(msg.drill) as DrillResult | undefined });
         case 'map-poll': {
           const map = session.map(msg.map, msg.hash);
           return send({ type: 'map', id: msg.id, map: map.globalId, at: new Date().toISOString(), nodes: await session.pollMap(map, msg.params) });

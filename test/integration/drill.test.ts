@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeFigures, lastDrillResult, type DrillEvent } from '../../server/runner/drill.ts';
+import { computeFigures, type DrillEvent } from '../../server/runner/drill.ts';
 import { RunnerSession } from '../../server/runner/session.ts';
 import { frontmatter, step, writeChapters } from '../fixtures/chapters.ts';
 import { drillbook } from '../fixtures/cli.ts';
@@ -88,7 +88,9 @@ describe('measuring a drill', () => {
       expect(events.filter((e) => e.type === 'drill-sample').length).toBe(f.total);
       expect(events.some((e) => e.type === 'drill-step' && e.role === 'break' && e.event.type === 'done')).toBe(true);
       expect(events.at(-1)!.type).toBe('drill-done');
-      expect(lastDrillResult('01-drills/two-seconds')?.runId).toBe(result.runId);
+      const last = session.history().lastDrill('01-drills/two-seconds');
+      expect(last?.runId).toBe(result.runId);
+      expect(last?.figures).toEqual(result.figures);
     } finally {
       await session.close();
     }

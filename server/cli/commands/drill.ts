@@ -65,7 +65,7 @@ export function drillPrinter(width: number) {
 
 export async function drillCommand(args: string[], values: Values, signal: AbortSignal): Promise<number> {
   const [sel] = args;
-  const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined });
+  const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined, allowBreaks: !!values['allow-breaks'] });
   try {
     const [chapSel, id] = sel.split('/', 2);
     const chapter = findChapter(session.manifest, chapSel);
@@ -80,13 +80,24 @@ export async function drillCommand(args: string[], values: Values, signal: Abort
     const vars = parseVars(values.var as string[] | undefined);
     const inv = session.inventory();
     const plans = session.planDrill(drill, vars, '--var', inv);
-    session.checkConfirmation(plans.breakStep, values.confirm as string | undefined);
     const json = !!values.json;
+    if (values['dry-run']) {
+      const show = (role: string, p: typeof plans.breakStep) =>
+        `  ${c.bold(role)} ${p.step.globalId} on ${p.targets.map((t) => t.host.name).join(', ')}${p.step.where ? c.dim(` where ${p.targets[0]?.whereDisplay ?? p.step.where}`) : ''}${p.step.retries ? c.dim(` (retry ${p.step.retries}× every ${fmtMs(p.step.delayMs)})`) : ''}\n${p.targets[0]?.display.split('\n').map((l) => `      ${l}`).join('\n')}\n`;
+      if (json) {
+        const view = (p: typeof plans.breakStep) => ({ step: p.step.globalId, targets: p.targets.map((t) => ({ host: t.host.name, where: t.whereDisplay, script: t.display })) });
+        process.stdout.write(JSON.stringify({ drill: drill.globalId, inventory: inv.name, dryRun: true, probe: { from: plans.probe.targets[0].host.name, intervalMs: drill.probe.intervalMs, timeoutMs: drill.probe.timeoutMs, script: drill.probe.script }, break: view(plans.breakStep), verify: view(plans.verify), recover: plans.recover && view(plans.recover) }, null, 2) + '\n');
+      } else {
+        process.stdout.write(c.dim(`dry run against ${inv.name}; nothing is connected\n`) + `${c.bold(`drill ${drill.globalId}`)}  ${drill.title}\n  ${c.bold('probe')} from ${plans.probe.targets[0].host.name} every ${fmtMs(drill.probe.intervalMs)} (each at most ${fmtMs(drill.probe.timeoutMs)}), baseline ${fmtMs(drill.baselineMs)}, settle ${fmtMs(drill.settleMs)}\n${drill.probe.script.split('\n').map((l) => `      ${l}`).join('\n')}\n` + show('break', plans.breakStep) + show('verify', plans.verify) + (plans.recover ? show('recover', plans.recover) : ''));
+      }
+      return 0;
+    }
+    session.checkConfirmation(plans.breakStep, values.confirm as string | undefined);
     const results: DrillResult[] = [];
     const width = Math.max(5, ...Object.keys(inv.hosts).map((h) => h.length));
     for (let i = 0; i < repeat && !signal.aborted; i++) {
       if (!json) process.stdout.write(`\n${c.bold(`▶ drill ${drill.globalId}`)}  ${drill.title}${repeat > 1 ? c.dim(`  (run ${i + 1} of ${repeat})`) : ''}\n  probe from ${drill.probe.from} every ${fmtMs(drill.probe.intervalMs)}\n`);
-      const r = await session.runDrill(plans, { signal, onEvent: json ? undefined : drillPrinter(width) });
+      const r = await session.runDrill(plans, { signal, source: 'cli', onEvent: json ? undefined : drillPrinter(width) });
       results.push(r);
       if (!json) {
         process.stdout.write(`  ${sampleStrip(r)}\n${figuresTable(r)}\n${verdictText(r.verdict)}  ${r.message}\n`);

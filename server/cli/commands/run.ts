@@ -13,7 +13,7 @@ import { drillPrinter, figuresTable, sampleStrip } from './drill.ts';
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 export async function runCommand(args: string[], values: Values, signal: AbortSignal): Promise<number> {
-  const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined });
+  const session = new RunnerSession({ inventory: values.inventory as string | undefined, lab: values.lab as string | undefined, allowBreaks: !!values['allow-breaks'] });
   try {
     let items = selectItems(session.manifest, args);
     if (values['from-scratch']) {
@@ -114,7 +114,7 @@ async function execute(session: RunnerSession, items: RunItem[], vars: Record<st
       const plans = session.planDrill(item.drill, paramsFor(steps[i], vars, session), '--var', inv);
       session.checkConfirmation(plans.breakStep, values.confirm as string | undefined);
       if (!json) process.stdout.write(`\n${c.bold('▶ drill ' + item.drill.globalId)}  ${item.drill.title}  ${c.dim(`[probe from ${item.drill.probe.from} every ${fmtMs(item.drill.probe.intervalMs)}]`)}\n`);
-      const r = await session.runDrill(plans, { signal, onEvent: json ? undefined : drillPrinter(width) });
+      const r = await session.runDrill(plans, { signal, source: 'cli', onEvent: json ? undefined : drillPrinter(width) });
       drills.push(r);
       if (!json) process.stdout.write(`  ${sampleStrip(r)}\n${figuresTable(r)}\n${verdictText(r.verdict)}  ${r.message}\n`);
       continue;
@@ -125,6 +125,7 @@ async function execute(session: RunnerSession, items: RunItem[], vars: Record<st
     if (!json) process.stdout.write(`\n${c.bold('▶ ' + step.globalId)}  ${step.title}  ${c.dim(`[${step.kind} on ${step.on} → ${plan.targets.map((t) => t.host.name).join(', ')}]`)}\n`);
     const result = await session.run(plan, {
       signal,
+      source: 'cli',
       onEvent: (e) => {
         if (json) return;
         if (e.type === 'output') out.push(e.host, e.stream, e.text);

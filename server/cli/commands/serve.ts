@@ -4,7 +4,9 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DrillbookError, UsageError } from '../../../src/runbook/errors.ts';
 import { projectRoot } from '../../../src/runbook/topology.ts';
+import { parseDuration } from '../../../src/runbook/extract.ts';
 import { startServer } from '../../main.ts';
+import { formatDuration } from '../../terminal/manager.ts';
 import { stateDir } from '../../state.ts';
 import { c } from '../render.ts';
 
@@ -49,9 +51,13 @@ export async function serveCommand(values: Record<string, unknown>, signal: Abor
   if (!existsSync(path.join(root, 'dist', 'index.html'))) {
     throw new DrillbookError('build', 'the site is not built', { hint: 'run `npm run build` or start with `drillbook serve --build`' });
   }
+  const idleText = values['terminal-idle'] as string | undefined;
+  const terminalIdleMs = idleText === undefined ? undefined : parseDuration(idleText);
+  if (idleText !== undefined && (!terminalIdleMs || terminalIdleMs < 1000)) throw new UsageError(`bad idle time "${idleText}"`, '--terminal-idle', 'write a duration such as 30s, 15m or 1h');
+  if (idleText !== undefined && !values.terminal) throw new UsageError('--terminal-idle needs --terminal', '--terminal-idle', 'add --terminal to enable the browser terminal');
   let server;
   try {
-    server = await startServer({ port: Number(portText), inventory: values.inventory as string | undefined, lab: values.lab as string | undefined });
+    server = await startServer({ terminal: !!values.terminal, terminalIdleMs, port: Number(portText), inventory: values.inventory as string | undefined, lab: values.lab as string | undefined, allowBreaks: !!values['allow-breaks'] });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${portText} is in use`, '--port', 'pick another with --port N, or --port 0 for any free port');
     throw e;
@@ -63,7 +69,7 @@ export async function serveCommand(values: Record<string, unknown>, signal: Abor
   } catch (e) {
     target = c.yellow(e instanceof DrillbookError ? `${e.message}${e.hint ? ` — ${e.hint}` : ''}` : String(e));
   }
-  process.stdout.write(`Drillbook is serving the book and its runner.\n\n  ${c.bold(server.url)}\n\n  target: ${target}\n  the link logs one browser in; \`npx drillbook open\` prints a fresh one (also in ${server.tokenFile}, mode 0600)\n  Ctrl-C stops the server.\n`);
+  process.stdout.write(`Drillbook is serving the book and its runner.\n\n  ${c.bold(server.url)}\n\n  target: ${target}\n${server.terminals ? `  terminal: ${c.yellow('on')}: a full shell on the hosts and on this machine, from the logged-in browser; idle terminals end after ${formatDuration(server.terminals.idleMs)}\n` : ''}  the link logs one browser in; \`npx drillbook open\` prints a fresh one (also in ${server.tokenFile}, mode 0600)\n  Ctrl-C stops the server.\n`);
   if (!values['no-open']) openBrowser(server.url);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await server.close();
