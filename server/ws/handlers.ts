@@ -113,6 +113,10 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
           const map = session.map(msg.map, msg.hash);
           return send({ type: 'map', id: msg.id, map: map.globalId, at: new Date().toISOString(), nodes: await session.pollMap(map, msg.params) });
         }
+        case 'progress': {
+          const inv = session.inventory();
+          return send({ type: 'progress', id: msg.id, inventory: inv.name, items: session.history().progress(inventoryFingerprint(inv)) });
+        }
         case 'lab-status':
           return send({ type: 'lab-status', id: msg.id, status: await lab.status() });
         case 'lab-action': {

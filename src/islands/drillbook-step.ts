@@ -256,6 +256,7 @@ class DrillbookStep extends HTMLElement {
       this.status(OK.has(r.verdict) ? 'Done' : 'Failed', OK.has(r.verdict) ? 'ok' : 'bad');
       this.dataset.state = r.verdict;
       this.render();
+      document.dispatchEvent(new Event('drillbook:ran'));
     }
   }
 

@@ -68,6 +68,22 @@ describe('a chapter page with a runner', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-chapter-grouped.png') });
   });
 
+  it('remembers progress across a server restart: last verdicts, the sidebar count', async () => {
+    // A new server process on the same state directory: the history is in SQLite.
+    const again = await startServer({ port: 0, inventory: fleet.writeInventory({ name: 'e2e-lab' }) });
+    try {
+      const p = await browser.context.newPage();
+      await p.goto(again.url);
+      await p.goto(new URL(CHAPTER, again.url).href);
+      const badge = p.locator('drillbook-step[data-step="01-cloud-computing-and-ha/os-release"] .db-last');
+      await expect.poll(() => badge.textContent(), { timeout: 15_000 }).toMatch(/^last run: passed, \d+ s ago$/);
+      await expect.poll(() => p.locator('nav a[href="/chapters/01-cloud-computing-and-ha/"] .db-progress').textContent(), { timeout: 15_000 }).toBe(' 2/2');
+      await p.close();
+    } finally {
+      await again.close();
+    }
+  });
+
   it('shows an unreachable host as a distinct result on the page', async () => {
     await fleet.hosts[2].stop();
     const fresh = await startServer({ port: 0, inventory: fleet.writeInventory({ name: 'e2e-down' }) });
