@@ -13,13 +13,15 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/lab/**'] },
+        // First: everything that needs no lab, so timing-sensitive tests
+        // (drill accuracy, streaming) do not share two cores with lab installs.
+        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/lab/**'], sequence: { groupOrder: 0 } },
       },
       {
         // One local lab for all of test/lab: files run in order (00-lab first,
         // 99-teardown last), never two at once.
         extends: true,
-        test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, sequence: { sequencer: PathSequencer } },
+        test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, sequence: { sequencer: PathSequencer, groupOrder: 1 } },
       },
     ],
   },
