@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { stateDir } from '../state.ts';
+import { processAlive } from '../process.ts';
 import type { DrillResult } from '../runner/drill.ts';
 import type { RunResult } from '../runner/results.ts';
 
@@ -109,14 +110,6 @@ export interface HostRow {
   output: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class History {
   readonly db: Database.Database;
@@ -142,7 +135,7 @@ export class History {
   /** Runs left "running" by a process that no longer exists become interrupted. Returns how many. */
   markInterrupted(): number {
     const rows = this.db.prepare(`SELECT id, owner_pid FROM runs WHERE status = 'running'`).all() as { id: string; owner_pid: number }[];
-    const dead = rows.filter((r) => r.owner_pid !== process.pid && !alive(r.owner_pid));
+    const dead = rows.filter((r) => r.owner_pid !== process.pid && !processAlive(r.owner_pid));
     const mark = this.db.prepare(`UPDATE runs SET status = 'interrupted', verdict = 'interrupted', message = 'the process running it stopped before it finished', finished_at = ? WHERE id = ? AND status = 'running'`);
     const now = new Date().toISOString();
     this.db.transaction(() => dead.forEach((r) => mark.run(now, r.id)))();

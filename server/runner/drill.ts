@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Drill } from '../../src/runbook/types.ts';
 import { LOCAL_HOST, LocalTransport } from '../transports/local.ts';
 import type { Transport } from '../transports/types.ts';
-import { executeStep, fmtMs, type RunEvent } from './execute.ts';
+import { executeStep, fmtMs, sleep, type RunEvent } from './execute.ts';
 import type { StepPlan } from './plan.ts';
 import { parseProbeLines, probeAsStep, type RawSample } from './probe.ts';
 import { isOk, type RunResult, type Verdict } from './results.ts';
@@ -82,18 +82,6 @@ export interface DrillOptions {
 
 const now = () => performance.timeOrigin + performance.now();
 
-function sleep(ms: number, signal: AbortSignal) {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function mode(values: string[]): string | undefined {
   const counts = new Map<string, number>();

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Refused } from '../../src/runbook/errors.ts';
 import { stateDir } from '../state.ts';
+import { processAlive } from '../process.ts';
 
 interface Owner {
   pid: number;
@@ -16,14 +17,6 @@ interface Owner {
   since: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function lockHosts(fingerprint: string, hosts: string[], owner: Omit<Owner, 'pid' | 'since'>): () => void {
   const dir = path.join(stateDir(), 'locks', fingerprint);
@@ -48,7 +41,7 @@ export function lockHosts(fingerprint: string, hosts: string[], owner: Omit<Owne
         } catch {
           /* being written, or half removed */
         }
-        if (current && !alive(current.pid)) {
+        if (current && !processAlive(current.pid)) {
           rmSync(lock, { recursive: true, force: true }); // its process died: the lock is stale
           continue;
         }

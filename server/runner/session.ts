@@ -58,6 +58,15 @@ export function loadTarget(sel: TargetSelection): Inventory {
   return loadInventory(file);
 }
 
+/** A manifest item the page named, refused if unknown or if the page was built from another version. */
+function checked<T extends { hash: string }>(item: T | undefined, what: string, globalId: string, hash: string | undefined): T {
+  if (!item) throw new Refused(`no ${what} "${globalId}" in the runbook`, globalId, `only ${what}s written in the chapters can run`);
+  if (hash !== undefined && hash !== item.hash) {
+    throw new Refused(`the page shows a different version of ${globalId} than the server would run`, globalId, 'rebuild the site (npm run build) and reload the page');
+  }
+  return item;
+}
+
 export class RunnerSession {
   manifest: Manifest;
   private pools = new Map<string, SshPool>();
@@ -89,21 +98,11 @@ export class RunnerSession {
   }
 
   step(globalId: string, hash?: string): Step {
-    const step = findStep(this.manifest, globalId);
-    if (!step) throw new Refused(`no step "${globalId}" in the runbook`, globalId, 'only steps written in the chapters can run');
-    if (hash !== undefined && hash !== step.hash) {
-      throw new Refused(`the page shows a different version of ${globalId} than the server would run`, globalId, 'rebuild the site (npm run build) and reload the page');
-    }
-    return step;
+    return checked(findStep(this.manifest, globalId), 'step', globalId, hash);
   }
 
   drill(globalId: string, hash?: string): Drill {
-    const drill = findDrill(this.manifest, globalId);
-    if (!drill) throw new Refused(`no drill "${globalId}" in the runbook`, globalId, 'only drills written in the chapters can run');
-    if (hash !== undefined && hash !== drill.hash) {
-      throw new Refused(`the page shows a different version of ${globalId} than the server would run`, globalId, 'rebuild the site (npm run build) and reload the page');
-    }
-    return drill;
+    return checked(findDrill(this.manifest, globalId), 'drill', globalId, hash);
   }
 
   planDrill(drill: Drill, params: Record<string, unknown>, paramSource?: string, inv = this.inventory()): DrillPlans {
@@ -139,10 +138,7 @@ export class RunnerSession {
   }
 
   map(globalId: string, hash?: string): ClusterMapSpec {
-    const map = this.manifest.chapters.flatMap((c) => c.maps).find((m) => m.globalId === globalId);
-    if (!map) throw new Refused(`no cluster map "${globalId}" in the runbook`, globalId);
-    if (hash !== undefined && hash !== map.hash) throw new Refused(`the page shows a different version of ${globalId}`, globalId, 'rebuild the site (npm run build) and reload the page');
-    return map;
+    return checked(this.manifest.chapters.flatMap((c) => c.maps).find((m) => m.globalId === globalId), 'cluster map', globalId, hash);
   }
 
   /** Run a cluster map's script on its nodes once; key=value lines become facts. */

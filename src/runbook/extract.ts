@@ -136,15 +136,7 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
     const drillEl = ancestors.find((a) => (a as JsxElement).name === 'Drill') as JsxElement | undefined;
     const drillId = drillEl?.attributes.find((a) => a.type === 'mdxJsxAttribute' && a.name === 'id')?.value;
     const attrs = readAttributes(el, where, errors);
-    const str = (name: Attr): string | undefined => {
-      const a = attrs.get(name);
-      if (!a) return undefined;
-      if (typeof a.value !== 'string') {
-        errors.push(new StepSyntaxError(`attribute ${name} must be a string`, where(a.line)));
-        return undefined;
-      }
-      return a.value;
-    };
+    const str = (name: Attr): string | undefined => attrString(attrs, name, where, errors);
 
     const id = str('id');
     if (!id) {
