@@ -6,12 +6,73 @@
  * final result: an SVG timeline (time relative to the fault) with the
  * figures beside it. On load it shows the last stored result.
  */
-import type { DrillEvent, DrillFigures, DrillPhase, DrillResult, ProbeSample } from '../../server/runner/drill.ts';
-import type { RunEvent } from '../../server/runner/execute.ts';
-import type { HostResult, RunResult } from '../../server/runner/results.ts';
 import { connectRunner, type RunnerConnection } from './runner-client.ts';
+import { confirmByName } from './confirm.ts';
 
+// The wire shapes this island reads (server/ws/protocol.ts, server/runner/drill.ts).
+// Written out here: nothing under src/ imports the server, not even its types.
 type Role = 'break' | 'verify' | 'recover';
+interface ProbeSample {
+  /** ms: since the drill started (live) or relative to the fault (result). */
+  t: number;
+  ms: number;
+  ok: boolean;
+  rc: number;
+  backend?: string;
+}
+interface DrillFigures {
+  firstFailureMs: number | null;
+  outageMs: number;
+  restoredMs: number | null;
+  recoveryConditionMs: number | null;
+  failed: number;
+  total: number;
+  servedBefore?: string;
+  servedAfter?: string;
+}
+interface DrillPhase {
+  name: 'baseline' | 'fault' | 'fault-done' | 'recovered' | 'settled' | 'restored-lab';
+  t: number;
+}
+interface HostResult {
+  host: string;
+  verdict: string;
+  exitCode?: number;
+  attempts: number;
+  durationMs: number;
+  message: string;
+  output?: string;
+}
+interface RunResult {
+  verdict: string;
+  message: string;
+  hosts: HostResult[];
+}
+type RunEvent =
+  | { type: 'start'; targets: { host: string }[] }
+  | { type: 'attempt'; attempt: number; of: number; hosts: string[] }
+  | { type: 'output'; host: string; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'host-done'; result: HostResult }
+  | { type: 'done'; result: RunResult };
+/** A drill result as the page gets it: `drill-last` (from the run history) may leave out the steps' own results. */
+interface ShownResult {
+  runId: string;
+  drill: { globalId: string; title: string; hash: string };
+  inventory: string;
+  verdict: string;
+  message: string;
+  startedAt: string;
+  durationMs: number;
+  phases: DrillPhase[];
+  samples: ProbeSample[];
+  figures: DrillFigures;
+  steps?: Partial<Record<Role, RunResult>>;
+}
+type DrillEvent =
+  | { type: 'drill-phase'; phase: DrillPhase }
+  | { type: 'drill-sample'; sample: ProbeSample }
+  | { type: 'drill-step'; role: Role; event: RunEvent }
+  | { type: 'drill-done'; result: ShownResult };
 const ROLES: Role[] = ['break', 'verify', 'recover'];
 const ROLE_LABEL: Record<Role, string> = { break: 'Break', verify: 'Recovery condition', recover: 'Recover' };
 const OK = new Set(['passed', 'skipped']);
@@ -256,9 +317,9 @@ class DrillbookDrill extends HTMLElement {
   private ticker?: ReturnType<typeof setInterval>;
   private lastWidth = 0;
   /** What the chart shows: a result, or the live run. */
-  private result?: DrillResult;
+  private result?: ShownResult;
   /** The result shown before a run started, shown again if the server refuses the run. */
-  private previous?: { result: DrillResult; when: 'last' | 'now' };
+  private previous?: { result: ShownResult; when: 'last' | 'now' };
   private shownWhen: 'last' | 'now' = 'last';
   private live?: {
     started: number;
@@ -481,35 +542,24 @@ class DrillbookDrill extends HTMLElement {
     document.dispatchEvent(new CustomEvent('drillbook:drill', { detail: { drill: this.dataset.drill, running } }));
   }
 
-  private askConfirm(): Promise<string | undefined> {
+  private async askConfirm(): Promise<string | undefined> {
     const inv = this.inventoryName;
     const title = (id?: string) => (id ? this.querySelector(`drillbook-step[data-step="${CSS.escape(id)}"] .db-title`)?.textContent?.trim() : undefined);
     const breakTitle = title(this.dataset.breakStep) ?? this.dataset.breakStep;
     const recoverTitle = title(this.dataset.recoverStep);
-    const dialog = document.createElement('dialog');
-    dialog.className = 'db-dialog';
-    dialog.innerHTML = `<form method="dialog"><p class="db-dialog-title"></p><p class="db-dialog-body"></p><label>Type the target's name, <code></code>, to confirm <input name="confirm" autocomplete="off" required></label><menu><button value="cancel" formnovalidate>Cancel</button><button value="run" class="db-danger">Run drill</button></menu></form>`;
-    dialog.querySelector('.db-dialog-title')!.textContent = 'This drill breaks something on purpose.';
-    dialog.querySelector('.db-dialog-body')!.textContent =
-      `It runs "${breakTitle}" in ${inv} while probing from ${this.dataset.probeFrom}, waits for the recovery condition` +
-      (recoverTitle ? `, then restores the lab with "${recoverTitle}".` : '. Nothing restores the lab afterwards.');
-    dialog.querySelector('code')!.textContent = inv;
-    document.body.append(dialog);
-    const input = dialog.querySelector('input')!;
-    return new Promise((resolve) => {
-      dialog.addEventListener('close', () => {
-        const ok = dialog.returnValue === 'run' && input.value === inv;
-        dialog.remove();
-        resolve(ok ? input.value : undefined);
-      });
-      dialog.showModal();
-      input.focus();
+    const ok = await confirmByName({
+      title: 'This drill breaks something on purpose.',
+      body: `It runs "${breakTitle}" in ${inv} while probing from ${this.dataset.probeFrom}, waits for the recovery condition` + (recoverTitle ? `, then restores the lab with "${recoverTitle}".` : '. Nothing restores the lab afterwards.'),
+      name: inv,
+      action: 'Run drill',
     });
+    return ok ? inv : undefined;
   }
 
   // ---------------------------------------------------------------- results
 
-  private showResult(r: DrillResult, when: 'last' | 'now') {
+  private showResult(given: ShownResult, when: 'last' | 'now') {
+    const r: ShownResult = { ...given, samples: given.samples ?? [], phases: given.phases ?? [] };
     this.result = r;
     this.shownWhen = when;
     const res = this.$('.db-drill-result');
@@ -526,9 +576,9 @@ class DrillbookDrill extends HTMLElement {
     this.setFigures(r.figures);
     this.steps.clear();
     for (const role of ROLES) {
-      const run = r.steps[role];
+      const run = r.steps?.[role];
       if (!run) continue;
-      this.steps.set(role, { role, result: run, hosts: new Map(run.hosts.map((h) => [h.host, { host: h.host, out: h.output, result: h }])) });
+      this.steps.set(role, { role, result: run, hosts: new Map(run.hosts.map((h) => [h.host, { host: h.host, out: h.output ?? '', result: h }])) });
     }
     this.renderSteps();
     this.render();
@@ -541,8 +591,10 @@ class DrillbookDrill extends HTMLElement {
       e.textContent = text;
       e.dataset.value = value === undefined || value === null ? '' : String(value);
     };
+    const failedRow = this.querySelector<HTMLElement>('[data-figure="failed"]')?.closest('div');
     if (!f) {
       for (const k of ['servedBefore', 'servedAfter', 'firstFailureMs', 'outageMs', 'restoredMs', 'recoveryConditionMs', 'failed', 'total']) put(k, '…');
+      if (failedRow) failedRow.dataset.bad = 'false';
       return;
     }
     put('servedBefore', f.servedBefore ?? 'unknown', f.servedBefore);
@@ -553,7 +605,6 @@ class DrillbookDrill extends HTMLElement {
     put('recoveryConditionMs', f.recoveryConditionMs === null ? 'never held' : fmtMs(f.recoveryConditionMs), f.recoveryConditionMs);
     put('failed', String(f.failed), f.failed);
     put('total', String(f.total), f.total);
-    const failedRow = this.querySelector<HTMLElement>('[data-figure="failed"]')?.closest('div');
     if (failedRow) failedRow.dataset.bad = f.failed > 0 ? 'true' : 'false';
   }
 
@@ -605,7 +656,7 @@ class DrillbookDrill extends HTMLElement {
 
   /** The chart model: the result, or the live run (times moved to the fault, estimated until it happens). */
   private model(): ChartModel | undefined {
-    const title = `Timeline of the drill “${this.querySelector('.db-head .db-title')?.textContent ?? this.dataset.drill}”`;
+    const title = `Timeline of the drill “${this.querySelector(':scope > section > .db-head .db-title')?.textContent ?? this.dataset.drill}”`;
     if (this.live) {
       const L = this.live;
       const first = L.samples[0];
@@ -630,19 +681,19 @@ class DrillbookDrill extends HTMLElement {
     }
     const r = this.result;
     if (!r) return undefined;
-    const f = r.figures;
+    const f = r.figures as DrillFigures | undefined;
     const markers: Marker[] = [];
     const phase = (n: DrillPhase['name']) => r.phases.find((p) => p.name === n);
     if (phase('fault')) markers.push({ key: 'fault', label: 'fault', t: 0 });
-    if (f.recoveryConditionMs !== null) markers.push({ key: 'recovered', label: 'condition held', t: f.recoveryConditionMs });
-    if (f.firstFailureMs !== null && f.restoredMs !== null) markers.push({ key: 'restored', label: 'restored', t: f.restoredMs });
+    if (f && f.recoveryConditionMs !== null) markers.push({ key: 'recovered', label: 'condition held', t: f.recoveryConditionMs });
+    if (f && f.firstFailureMs !== null && f.restoredMs !== null) markers.push({ key: 'restored', label: 'restored', t: f.restoredMs });
     const settled = phase('settled');
     if (settled) markers.push({ key: 'settled', label: 'settled', t: settled.t });
     const ts = r.samples.flatMap((s) => [s.t, s.t + s.ms]);
     const baseline = phase('baseline');
     const from = Math.min(...ts, baseline?.t ?? 0, 0) - 100;
     const to = Math.max(...ts, settled?.t ?? 0, 0) + 100;
-    return { samples: r.samples, markers, from, to, live: false, title, desc: `${describe(f)} Verdict: ${r.verdict}.` };
+    return { samples: r.samples, markers, from, to, live: false, title, desc: `${f ? describe(f) : ''} Verdict: ${r.verdict}.`.trim() };
   }
 
   private render() {
@@ -664,9 +715,10 @@ class DrillbookDrill extends HTMLElement {
       this.$('.db-drill-latest').textContent = last ? (last.ok ? `${last.backend ?? 'answered'} (${fmtMs(last.ms)})` : `failed, exit ${last.rc}${last.rc === 124 ? ' (timed out)' : ''}`) : '—';
       this.$('.db-drill-counters').dataset.latest = last ? (last.ok ? 'ok' : 'failed') : '';
       this.$('.db-drill-elapsed').textContent = fmtMs(Math.round(performance.now() - L.started));
-      const fails = m.samples.filter((s) => !s.ok);
-      this.querySelector<HTMLElement>('[data-figure="failed"]')!.textContent = String(fails.length);
-      this.querySelector<HTMLElement>('[data-figure="total"]')!.textContent = String(m.samples.length);
+      const failed = this.querySelector<HTMLElement>('[data-figure="failed"]')!;
+      failed.textContent = String(L.samples.length - ok);
+      failed.closest('div')!.dataset.bad = L.samples.length - ok > 0 ? 'true' : 'false';
+      this.querySelector<HTMLElement>('[data-figure="total"]')!.textContent = String(L.samples.length);
     }
   }
 }

@@ -3,6 +3,7 @@
  * actions (up, down, start/stop/crash/reset a node). Polls at a modest
  * rate while the page is visible.
  */
+import { confirmByName } from './confirm.ts';
 import { connectRunner, type RunnerConnection } from './runner-client.ts';
 
 interface NodeView {
@@ -27,22 +28,7 @@ const POLL_MS = 5000;
 const DESTRUCTIVE = new Set(['down', 'crash', 'reset', 'stop']);
 
 function confirmLab(name: string, what: string): Promise<boolean> {
-  const dialog = document.createElement('dialog');
-  dialog.className = 'db-dialog';
-  dialog.innerHTML = `<form method="dialog"><p class="db-dialog-title"></p><label>Type the lab's name, <code></code>, to confirm <input name="confirm" autocomplete="off" required></label><menu><button value="cancel" formnovalidate>Cancel</button><button value="run" class="db-danger">Go</button></menu></form>`;
-  dialog.querySelector('.db-dialog-title')!.textContent = what;
-  dialog.querySelector('code')!.textContent = name;
-  document.body.append(dialog);
-  const input = dialog.querySelector('input')!;
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => {
-      const ok = dialog.returnValue === 'run' && input.value === name;
-      dialog.remove();
-      resolve(ok);
-    });
-    dialog.showModal();
-    input.focus();
-  });
+  return confirmByName({ title: what, name, action: 'Go' });
 }
 
 class DrillbookLab extends HTMLElement {

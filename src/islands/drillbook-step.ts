@@ -3,6 +3,7 @@
  * connected. It only ever names its step id (and the reader's values); the
  * script it shows comes from the build and the server checks the hash.
  */
+import { confirmByName } from './confirm.ts';
 import { connectRunner, type RunnerConnection } from './runner-client.ts';
 
 interface PlanTarget {
@@ -274,27 +275,15 @@ class DrillbookStep extends HTMLElement {
     const id = this.conn.send({ type: 'cancel', runId: this.runId }, () => this.conn?.off(id));
   }
 
-  private askConfirm(): Promise<string | undefined> {
+  private async askConfirm(): Promise<string | undefined> {
     const inv = this.inventoryName;
-    const hosts = this.targets.map((t) => t.host).join(', ');
-    const dialog = document.createElement('dialog');
-    dialog.className = 'db-dialog';
-    const kind = this.dataset.kind === 'break' ? 'This step breaks something on purpose.' : 'This step asks for confirmation.';
-    dialog.innerHTML = `<form method="dialog"><p class="db-dialog-title"></p><p class="db-dialog-body"></p><label>Type the target's name, <code></code>, to confirm <input name="confirm" autocomplete="off" required></label><menu><button value="cancel" formnovalidate>Cancel</button><button value="run" class="db-danger">Run</button></menu></form>`;
-    dialog.querySelector('.db-dialog-title')!.textContent = kind;
-    dialog.querySelector('.db-dialog-body')!.textContent = `It will run "${this.querySelector('.db-title')?.textContent}" on ${hosts} in ${inv}.`;
-    dialog.querySelector('code')!.textContent = inv;
-    document.body.append(dialog);
-    const input = dialog.querySelector('input')!;
-    return new Promise((resolve) => {
-      dialog.addEventListener('close', () => {
-        const ok = dialog.returnValue === 'run' && input.value === inv;
-        dialog.remove();
-        resolve(ok ? input.value : undefined);
-      });
-      dialog.showModal();
-      input.focus();
+    const ok = await confirmByName({
+      title: this.dataset.kind === 'break' ? 'This step breaks something on purpose.' : 'This step asks for confirmation.',
+      body: `It will run "${this.querySelector('.db-title')?.textContent}" on ${this.targets.map((t) => t.host).join(', ')} in ${inv}.`,
+      name: inv,
+      action: 'Run',
     });
+    return ok ? inv : undefined;
   }
 
   private schedule() {
