@@ -3,7 +3,10 @@
  * runnable, and the keepalived-killed drill with its measured failover.
  */
 import { describe, expect, it } from 'vitest';
-import { runOnLab, type ChapterRun } from '../fixtures/lab.ts';
+import path from 'node:path';
+import { startServer } from '../../server/main.ts';
+import { ARTIFACTS, launchBrowser } from '../fixtures/browser.ts';
+import { runOnLab, TEST_LAB, type ChapterRun } from '../fixtures/lab.ts';
 
 describe('chapter 4: HAProxy and Keepalived', () => {
   let doc: ChapterRun;
@@ -32,4 +35,39 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     expect(f.recoveryConditionMs).toBeGreaterThan(0);
     expect(f.recoveryConditionMs!).toBeLessThan(15_000);
   });
+
+  it('runs the drill from the page: the cluster map, the timeline chart and the figures appear', async () => {
+    const server = await startServer({ port: 0, lab: TEST_LAB });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(server.url);
+      await page.goto(new URL('/chapters/04-haproxy-and-keepalived/', server.url).href);
+      const map = page.locator('drillbook-map[data-map="04-haproxy-and-keepalived/vip-map"]');
+      await expect.poll(() => map.locator('.db-map-node[data-vip]').getAttribute('data-host'), { timeout: 20_000 }).toBe('ctl1');
+      const drill = page.locator('drillbook-drill[data-drill="04-haproxy-and-keepalived/keepalived-killed"]');
+      await drill.locator('.db-drill-run:not([disabled])').waitFor({ timeout: 20_000 });
+      await drill.locator('.db-drill-run').click();
+      await page.locator('dialog.db-dialog input').fill(TEST_LAB);
+      await page.locator('dialog.db-dialog button[value="run"]').click();
+      // While it runs, the map sees the VIP leave ctl1.
+      await expect.poll(() => map.locator('.db-map-node[data-vip]').getAttribute('data-host'), { timeout: 30_000, intervals: [250] }).not.toBe('ctl1');
+      await expect.poll(() => drill.locator('.db-drill-caption').textContent(), { timeout: 90_000 }).toMatch(/^This run: /);
+      expect(await drill.locator('.db-drill-result').getAttribute('data-verdict')).toBe('passed');
+      const samples = drill.locator('svg.db-timeline [data-ok]');
+      expect(await samples.count()).toBeGreaterThan(20);
+      expect(await drill.locator('svg.db-timeline [data-ok="false"]').count()).toBeGreaterThanOrEqual(1);
+      expect(await drill.locator('svg.db-timeline').getAttribute('role')).toBe('img');
+      expect(await drill.locator('svg.db-timeline desc').textContent()).toMatch(/outage/i);
+      expect(await drill.locator('[data-figure="servedBefore"]').textContent()).toBe('ctl1');
+      expect(await drill.locator('[data-figure="outageMs"]').textContent()).toMatch(/\d/);
+      await drill.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(ARTIFACTS, 'lab-drill-keepalived.png'), fullPage: false });
+      // The recover step put the VIP back on ctl1.
+      await expect.poll(() => map.locator('.db-map-node[data-vip]').getAttribute('data-host'), { timeout: 30_000 }).toBe('ctl1');
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  }, 240_000);
 });
