@@ -51,7 +51,7 @@ describe('chapter 4: HAProxy and Keepalived', () => {
       await page.locator('dialog.db-dialog input').fill(TEST_LAB);
       await page.locator('dialog.db-dialog button[value="run"]').click();
       // While it runs, the map sees the VIP leave ctl1.
-      await expect.poll(() => map.locator('.db-map-node[data-vip]').getAttribute('data-host'), { timeout: 30_000, intervals: [250] }).not.toBe('ctl1');
+      await expect.poll(() => map.locator('.db-map-node[data-vip]').getAttribute('data-host'), { timeout: 30_000, interval: 250 }).not.toBe('ctl1');
       await expect.poll(() => drill.locator('.db-drill-caption').textContent(), { timeout: 90_000 }).toMatch(/^This run: /);
       expect(await drill.locator('.db-drill-result').getAttribute('data-verdict')).toBe('passed');
       const samples = drill.locator('svg.db-timeline [data-ok]');
