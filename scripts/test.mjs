@@ -17,6 +17,7 @@ const NEEDS = [
   { cmd: '/usr/bin/chromium', pkg: 'chromium' },
   { cmd: '/usr/bin/shellcheck', pkg: 'shellcheck' },
   { cmd: '/usr/bin/pgrep', pkg: 'procps' },
+  { cmd: '/usr/bin/curl', pkg: 'curl' },
   // The local lab (test/lab): nspawn nodes from a debootstrapped image and a local apt repository.
   { cmd: '/usr/bin/systemd-nspawn', pkg: 'systemd-container' },
   { cmd: '/usr/sbin/debootstrap', pkg: 'debootstrap' },

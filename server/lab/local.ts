@@ -372,7 +372,14 @@ export async function labUp(opts: UpOptions, progress: Progress): Promise<LabSta
   // A bridge of this name that no lab in this state directory owns belongs to
   // someone else (another state dir, another user): never adopt it.
   if (!existing && (await bridgeExists(bridgeName(name)))) {
-    throw new LabError(`a bridge ${bridgeName(name)} already exists but lab "${name}" is not recorded in ${labDir(name)}`, 'lab up', 'another Drillbook state directory (DRILLBOOK_STATE_DIR) may own it: take that lab down first, or use --name and --subnet');
+    // An idle bridge (no node attached) is what a lab leaves behind when its
+    // processes were killed without `lab down`: safe to reuse. One with
+    // nodes on it belongs to a lab of another state directory.
+    const { stdout } = await run('ip', ['-j', 'link', 'show', 'master', bridgeName(name)]);
+    if ((JSON.parse(stdout || '[]') as unknown[]).length > 0) {
+      throw new LabError(`a bridge ${bridgeName(name)} with nodes on it already exists but lab "${name}" is not recorded in ${labDir(name)}`, 'lab up', 'another Drillbook state directory (DRILLBOOK_STATE_DIR) may own it: take that lab down first, or use --name and --subnet');
+    }
+    progress.line(`reusing the idle bridge ${bridgeName(name)} left behind by an earlier lab`);
   }
 
   const image = await ensureImage(progress, { rebuild: opts.rebuild });
