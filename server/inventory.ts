@@ -47,6 +47,12 @@ export const InventorySchema = z
     name: z.string().regex(NAME, 'inventory names are letters, digits, ".", "_" and "-"'),
     profile: z.enum(['lab', 'production']).default('lab'),
     description: z.string().optional(),
+    /**
+     * The hosts are containers sharing one kernel (the local lab): steps
+     * marked needs="vm" are skipped, never run (a kernel panic there would
+     * be the host's).
+     */
+    containers: z.boolean().default(false),
     defaults: z
       .object({
         port: z.number().int().min(1).max(65535).default(22),
@@ -92,6 +98,7 @@ export interface Inventory {
   name: string;
   profile: 'lab' | 'production';
   description?: string;
+  containers: boolean;
   /** Absolute path of the file it was read from. */
   file: string;
   connectTimeoutMs: number;
@@ -134,6 +141,7 @@ export function parseInventory(text: string, file: string): Inventory {
     name: inv.name,
     profile: inv.profile,
     description: inv.description,
+    containers: inv.containers,
     file,
     connectTimeoutMs: inv.defaults.connectTimeout * 1000,
     hosts,

@@ -282,6 +282,7 @@ function writeInventory(lab: LabState, hostKeys: Record<string, string>): void {
     name: lab.name,
     profile: 'lab',
     description: `Local lab (${lab.topology}) on bridge ${lab.bridge}, ${lab.subnet}`,
+    containers: true,
     defaults: { user: 'root', port: 22, key: 'lab_key', connectTimeout: 5 },
     hosts: Object.fromEntries(lab.nodes.map((n) => [n.name, { address: n.address, ...(hostKeys[n.name] ? { hostKey: hostKeys[n.name] } : {}) }])),
     groups,

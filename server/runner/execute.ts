@@ -69,6 +69,16 @@ export async function executeStep(plan: StepPlan, transport: Transport, opts: Ex
     ctl.abort();
   }, step.timeoutMs);
 
+  if (plan.skip) {
+    // Not connected to at all: reported as skipped, with the reason.
+    clearTimeout(deadline);
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+    const hosts = plan.targets.map((t) => ({ host: t.host.name, address: t.host.address, verdict: 'skipped' as const, attempts: 0, durationMs: 0, message: plan.skip!, output: '' }));
+    const result: RunResult = { runId, step: { globalId: step.globalId, kind: step.kind, title: step.title, hash: step.hash }, inventory: plan.inventory.name, verdict: 'skipped', message: plan.skip, startedAt, durationMs: 0, hosts };
+    emit({ type: 'done', runId, result });
+    return result;
+  }
+
   emit({
     type: 'start',
     runId,

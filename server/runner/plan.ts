@@ -35,6 +35,8 @@ export interface StepPlan {
   needsConfirm: boolean;
   /** The values the reader set (page or --var), secrets masked: for the run record. */
   params: Record<string, string>;
+  /** Why this step will not run on this target at all (needs real VMs, the hosts are containers). */
+  skip?: string;
 }
 
 export function needsConfirmation(step: Step): boolean {
@@ -86,5 +88,6 @@ export function planStep(step: Step, chapter: Chapter, inv: Inventory, params: R
     };
   });
   const shownParams = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, own(decls, k)?.type === 'secret' ? '••••••' : String(v)]));
-  return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step), params: shownParams };
+  const skip = step.needs === 'vm' && inv.containers ? `needs real VMs; the hosts of ${inv.name} are containers sharing this machine's kernel` : undefined;
+  return { step, inventory: inv, targets, secrets: [...allSecrets], needsConfirm: needsConfirmation(step), params: shownParams, skip };
 }

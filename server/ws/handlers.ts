@@ -61,6 +61,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
             step: step.globalId,
             inventory: plan.inventory.name,
             needsConfirm: plan.needsConfirm,
+            skip: plan.skip,
             targets: plan.targets.map((t) => ({ host: t.host.name, address: t.host.address, display: t.display, where: t.whereDisplay, values: t.values })),
           });
         }

@@ -35,7 +35,7 @@ export interface InventorySummary {
 
 export type ServerMessage =
   | { type: 'hello'; inventory?: InventorySummary; problem?: ErrorBody }
-  | { type: 'plan'; id: string; step: string; inventory: string; needsConfirm: boolean; targets: { host: string; address: string; display: string; where?: string; values: Record<string, string> }[] }
+  | { type: 'plan'; id: string; step: string; inventory: string; needsConfirm: boolean; skip?: string; targets: { host: string; address: string; display: string; where?: string; values: Record<string, string> }[] }
   | { type: 'run-started'; id: string; runId: string }
   | { type: 'run-event'; id: string; event: RunEvent }
   | { type: 'drill-plan'; id: string; drill: string; inventory: string; probeFrom: string; targets: { role: 'break' | 'verify' | 'recover'; hosts: string[] }[] }

@@ -5,6 +5,7 @@
  */
 import { confirmByName } from './confirm.ts';
 import { connectRunner, type RunnerConnection } from './runner-client.ts';
+import { openTerminal, terminalAccess, terminalLabel } from './drillbook-terminal.ts';
 
 interface PlanTarget {
   host: string;
@@ -95,6 +96,8 @@ class DrillbookStep extends HTMLElement {
   private frame = 0;
   private started = 0;
   private varSpans: HTMLElement[] = [];
+  /** The runner has the browser terminal on: a host chip opens a terminal on its host. */
+  private terminal = false;
 
   private $<T extends HTMLElement>(sel: string): T {
     return this.querySelector(sel) as T;
@@ -110,6 +113,10 @@ class DrillbookStep extends HTMLElement {
     if (code) this.varSpans = markVariables(code);
     this.$<HTMLButtonElement>('.db-run').addEventListener('click', () => this.onRun());
     this.$<HTMLButtonElement>('.db-cancel').addEventListener('click', () => this.onCancel());
+    this.$<HTMLElement>('.db-targets').addEventListener('click', (e) => {
+      const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-terminal-host]');
+      if (b) void openTerminal({ kind: 'host', host: b.dataset.terminalHost! }, b);
+    });
     document.addEventListener('drillbook:params', () => this.plan());
     void this.attach();
   }
@@ -138,6 +145,10 @@ class DrillbookStep extends HTMLElement {
     }
     this.inventoryName = this.conn.inventory.name;
     this.plan();
+    void terminalAccess().then((a) => {
+      this.terminal = a.enabled;
+      if (a.enabled) this.renderTargets();
+    });
   }
 
   private plan() {
@@ -153,6 +164,11 @@ class DrillbookStep extends HTMLElement {
       this.needsConfirm = msg.needsConfirm;
       this.renderTargets();
       this.fillVariables();
+      if (msg.skip) {
+        this.$<HTMLButtonElement>('.db-run').disabled = true;
+        this.status(`Not on this target: ${msg.skip}`, 'off');
+        return;
+      }
       if (!this.runReq) {
         this.$<HTMLButtonElement>('.db-run').disabled = false;
         this.status(`Ready: ${msg.inventory}`, 'idle');
@@ -171,6 +187,15 @@ class DrillbookStep extends HTMLElement {
         const r = this.hosts.get(t.host)?.result;
         li.dataset.verdict = r?.verdict ?? '';
         li.textContent = r ? `${t.host} · ${r.exitCode !== undefined ? `exit ${r.exitCode}` : r.verdict}` : t.host;
+        if (this.terminal) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'db-chip-term';
+          b.dataset.terminalHost = t.host;
+          b.title = `${terminalLabel({ kind: 'host', host: t.host })} (${t.address})`;
+          b.textContent = li.textContent;
+          li.replaceChildren(b);
+        }
         return li;
       }),
     );

@@ -55,7 +55,7 @@ describe('lab up', () => {
 
 describe('the runner on the lab', () => {
   it('fans a command out to the three nodes, each answering as itself with systemd as PID 1', async () => {
-    const r = await drillbook(['run', '1', '--json']);
+    const r = await drillbook(['run', '1/nodes-answer', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.inventory).toBe('local');

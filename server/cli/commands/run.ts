@@ -73,6 +73,7 @@ function dryRun(session: RunnerSession, steps: Step[], vars: Record<string, stri
   for (const p of plans) {
     process.stdout.write(`${c.bold(p.step.globalId)}  ${p.step.title}  ${c.dim(`[${p.step.kind}${p.needsConfirm ? ', needs --confirm ' + inv.name : ''}]`)}\n`);
     process.stdout.write(`  on ${p.step.on}: ${p.targets.map((t) => `${t.host.name} (${t.host.user}@${t.host.address}:${t.host.port})`).join(', ')}\n`);
+    if (p.skip) process.stdout.write(c.yellow(`  skipped on this target: ${p.skip}\n`));
     if (p.step.retries) process.stdout.write(`  retry until it passes: ${p.step.retries} retries, ${fmtMs(p.step.delayMs)} apart, ${fmtMs(p.step.timeoutMs)} at most\n`);
     if (p.step.expect.stdout || p.step.expect.exit.join() !== '0') process.stdout.write(`  expect: exit ${p.step.expect.exit.join(' or ')}${p.step.expect.stdout ? `, stdout /${p.step.expect.stdout.source}/` : ''}\n`);
     // Hosts whose resolved script is identical are shown once.
@@ -150,8 +151,9 @@ async function execute(session: RunnerSession, items: RunItem[], vars: Record<st
     );
     for (const d of drills) rows.push([d.drill.globalId, '(drill)', verdictText(d.verdict), '-', '-', `outage ${fmtMs(d.figures.outageMs)}`]);
     process.stdout.write(`\n${table(rows, ['STEP', 'HOST', 'VERDICT', 'EXIT', 'TRIES', 'TIME'])}\n`);
-    const passed = results.length + drills.length - failed.length;
-    process.stdout.write(`\n${passed} step${passed === 1 ? '' : 's'} passed, ${failed.length} failed${notRun.length ? `, ${notRun.length} not run` : ''} on ${inv.name}\n`);
+    const skipped = results.filter((r) => r.verdict === 'skipped').length;
+    const passed = results.length + drills.length - failed.length - skipped;
+    process.stdout.write(`\n${passed} step${passed === 1 ? '' : 's'} passed, ${failed.length} failed${skipped ? `, ${skipped} skipped` : ''}${notRun.length ? `, ${notRun.length} not run` : ''} on ${inv.name}\n`);
   }
   if (cancelled) return 130;
   return failed.length ? 1 : 0;
