@@ -11,6 +11,9 @@ import type { IncomingMessage } from 'node:http';
 export const COOKIE = 'drillbook_session';
 export const WS_PROTOCOL = 'drillbook.v1';
 export const WS_TOKEN_PREFIX = 'drillbook.token.';
+/** The browser terminal's own protocol and capability prefix (a full shell: never the step capability). */
+export const TERM_PROTOCOL = 'drillbook.terminal.v1';
+export const TERM_TOKEN_PREFIX = 'drillbook.term.';
 /** Header the page sends on API calls; a cross-origin page cannot send it without a CORS preflight we never grant. */
 export const API_HEADER = 'x-drillbook';
 
@@ -30,6 +33,8 @@ export type Refusal = { status: 401 | 403; reason: string };
 
 interface Session {
   wsToken: string;
+  /** Capability for the terminal WebSocket, distinct from wsToken. */
+  termToken: string;
   created: number;
 }
 
@@ -65,7 +70,7 @@ export class Gate {
     this.startToken = newToken();
     this.onRotate(this.startToken);
     const id = newToken();
-    this.sessions.set(id, { wsToken: newToken(), created: Date.now() });
+    this.sessions.set(id, { wsToken: newToken(), termToken: newToken(), created: Date.now() });
     return `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/`;
   }
 
@@ -114,5 +119,34 @@ export class Gate {
       return { status: 401, reason: 'missing or wrong capability token' };
     }
     return { protocol: WS_PROTOCOL };
+  }
+
+  /**
+   * Terminal WebSocket upgrade: the same Host, exact Origin and cookie rules,
+   * plus the session's terminal capability (`drillbook.term.<termToken>`).
+   * The step capability does not open a terminal. `owner` is the login
+   * session the terminals belong to.
+   */
+  checkTerminalUpgrade(req: IncomingMessage): Refusal | { protocol: string; owner: object } {
+    const host = this.checkHost(req);
+    if (host) return host;
+    const origin = req.headers.origin;
+    const expected = this.servedOrigin(req);
+    if (origin !== expected) {
+      this.log(`drillbook: refused terminal WebSocket from Origin ${origin ?? '(none)'}; only ${expected} may connect`);
+      return { status: 403, reason: `Origin ${origin ?? '(none)'} is not ${expected}` };
+    }
+    const session = this.sessionOf(req);
+    if (!session) {
+      this.log('drillbook: refused terminal WebSocket without a valid session cookie');
+      return { status: 401, reason: 'no session cookie' };
+    }
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const cap = protocols.find((p) => p.startsWith(TERM_TOKEN_PREFIX))?.slice(TERM_TOKEN_PREFIX.length);
+    if (!protocols.includes(TERM_PROTOCOL) || !sameSecret(cap, session.termToken)) {
+      this.log('drillbook: refused terminal WebSocket without the terminal capability token');
+      return { status: 401, reason: 'missing or wrong terminal capability token' };
+    }
+    return { protocol: TERM_PROTOCOL, owner: session };
   }
 }

@@ -139,7 +139,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     terminals,
     async close() {
       await terminals?.closeAll();
-      termEndpoint?.close();
+      await termEndpoint?.close();
       for (const c of wss.clients) c.terminate();
       wss.close();
       const closed = new Promise<void>((r) => server.close(() => r()));

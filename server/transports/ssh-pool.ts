@@ -50,6 +50,18 @@ class Semaphore {
   get inUse() {
     return this.used;
   }
+  /** A slot now, or undefined when all are taken (for interactive shells, which should not queue). */
+  tryAcquire(): (() => void) | undefined {
+    if (this.used >= this.size) return undefined;
+    this.used++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used--;
+      this.queue.shift()?.();
+    };
+  }
 }
 
 interface Pooled {
@@ -278,6 +290,35 @@ export class SshPool implements Transport {
         ch.resume();
         ch.stderr.resume();
       });
+    });
+  }
+
+  /**
+   * An interactive login shell with a PTY (the browser terminal) on the
+   * pooled, host-key-checked connection. It holds one of the host's
+   * channels until it closes; when all are in use it fails at once rather
+   * than queue behind running steps.
+   */
+  async shell(host: InventoryHost, pty: { cols: number; rows: number; term?: string }): Promise<ClientChannel> {
+    const pooled = await this.connect(host);
+    const release = pooled.channels.tryAcquire();
+    if (!release) throw new ConnectError('unreachable', `${host.name} already has ${MAX_CHANNELS} SSH channels open (running steps and terminals); close a terminal or wait for the steps to finish`);
+    this.peakChannels.set(host.name, Math.max(this.peakChannels.get(host.name) ?? 0, pooled.channels.inUse));
+    return new Promise<ClientChannel>((resolve, reject) => {
+      const fail = (message: string) => {
+        release();
+        reject(new ConnectError('unreachable', message));
+      };
+      if (pooled.closed) return fail(`connection to ${host.name} was closed`);
+      try {
+        pooled.client.shell({ term: pty.term ?? 'xterm-256color', cols: pty.cols, rows: pty.rows, width: 0, height: 0 }, (err, ch) => {
+          if (err) return fail(`${host.name} refused a shell: ${err.message}`);
+          ch.once('close', release);
+          resolve(ch);
+        });
+      } catch (e) {
+        fail(`${host.name}: ${(e as Error).message}`);
+      }
     });
   }
 

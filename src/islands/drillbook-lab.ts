@@ -5,6 +5,7 @@
  */
 import { confirmByName } from './confirm.ts';
 import { connectRunner, type RunnerConnection } from './runner-client.ts';
+import { openTerminal, terminalAccess, terminalLabel, type TerminalTarget } from './drillbook-terminal.ts';
 
 interface NodeView {
   name: string;
@@ -36,6 +37,8 @@ class DrillbookLab extends HTMLElement {
   private status?: LabStatus;
   private timer?: ReturnType<typeof setTimeout>;
   private acting = false;
+  /** The runner has the browser terminal on: offer a terminal per node and on this machine. */
+  private terminal = false;
 
   private initialized = false;
 
@@ -46,6 +49,8 @@ class DrillbookLab extends HTMLElement {
     this.addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-lab-action]');
       if (b) void this.act(b.dataset.labAction!, b.dataset.node);
+      const t = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-terminal]');
+      if (t) void openTerminal(t.dataset.terminal === 'local' ? { kind: 'local' } : { kind: 'host', host: t.dataset.host! }, t);
     });
     document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && this.poll());
     void this.attach();
@@ -70,6 +75,39 @@ class DrillbookLab extends HTMLElement {
       this.$('.db-lab-summary').textContent = 'Runner disconnected';
     });
     this.poll();
+    void terminalAccess().then((a) => {
+      this.terminal = a.enabled;
+      if (a.enabled && this.status) this.render(this.status);
+    });
+  }
+
+  private terminalButton(target: TerminalTarget, text: string): HTMLButtonElement {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.terminal = target.kind;
+    if (target.kind === 'host') b.dataset.host = target.host;
+    b.textContent = text;
+    b.setAttribute('aria-label', terminalLabel(target));
+    return b;
+  }
+
+  /** "Terminal: this machine, and each inventory host" (lab nodes get theirs in their row). */
+  private renderTerminals(st: LabStatus) {
+    if (!this.terminal || this.compact) return;
+    let row = this.querySelector<HTMLElement>('.db-lab-terminals');
+    if (!row) {
+      row = document.createElement('div');
+      row.className = 'db-lab-terminals';
+      this.$('.db-lab-head').after(row);
+    }
+    const label = document.createElement('span');
+    label.className = 'db-lab-terminals-label';
+    label.textContent = 'Terminal:';
+    const names = st.available ? [] : (this.conn?.inventory?.hosts ?? []).map((h) => h.name);
+    // Unchanged: keep the buttons (and the focus on them) across polls.
+    if (row.dataset.hosts === names.join(' ') && row.childElementCount) return;
+    row.dataset.hosts = names.join(' ');
+    row.replaceChildren(label, this.terminalButton({ kind: 'local' }, 'this machine'), ...names.map((h) => this.terminalButton({ kind: 'host', host: h }, h)));
   }
 
   private poll() {
@@ -89,6 +127,7 @@ class DrillbookLab extends HTMLElement {
     const up = this.$<HTMLButtonElement>('[data-lab-action="up"]');
     const down = this.querySelector<HTMLButtonElement>('[data-lab-action="down"]');
     this.dataset.state = st.up ? 'up' : 'down';
+    this.renderTerminals(st);
     if (!st.available) {
       summary.textContent = 'The runner targets an inventory file, not a lab.';
       up.hidden = true;
@@ -135,6 +174,7 @@ class DrillbookLab extends HTMLElement {
             b.disabled = this.acting || !!st.busy;
             row.append(b);
           }
+          if (this.terminal && n.state === 'running') row.append(this.terminalButton({ kind: 'host', host: n.name }, 'terminal'));
         }
         return row;
       }),
