@@ -1,0 +1,114 @@
+/**
+ * Chapter 3 on the local lab, for real: the three-node Pacemaker cluster is
+ * built, verified and drilled three ways (standby, a killed service, a node
+ * cut off the Corosync network), and each drill's figures must show the
+ * failover the chapter describes. Steps marked needs="vm" (fencing, kernel
+ * panic) must not run on the local lab.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadManifest } from '../../src/runbook/manifest.ts';
+import { runOnLab, type ChapterRun } from '../fixtures/lab.ts';
+
+const NODES = ['ctl1', 'ctl2', 'ctl3'];
+const chapter = loadManifest().chapters.find((c) => c.frontmatter.chapter === 3)!;
+const vmSteps = new Set(chapter.steps.filter((s) => s.needs === 'vm').map((s) => s.id));
+/** The steps a whole-chapter run executes on the local lab, in page order (drills report separately). */
+const LAB_STEPS = ['install', 'pcsd', 'drop-default-cluster', 'auth', 'setup', 'quorate', 'links', 'properties', 'web-unit', 'resources', 'config-valid', 'vip-serves', 'move-home', 'fence-agents'];
+
+type DrillRun = ChapterRun['drills'][number];
+
+describe('chapter 3: Pacemaker', () => {
+  let doc: ChapterRun;
+  const drill = (id: string): DrillRun => {
+    const d = doc.drills.find((x) => x.drill.globalId === `${chapter.slug}/${id}`);
+    expect(d, `drill ${id} ran`).toBeDefined();
+    return d!;
+  };
+  /** Common sense for every drill: it passed, the probe ran throughout and its failures are counted from the samples. */
+  const plausible = (d: DrillRun) => {
+    expect(d.verdict, d.message).toBe('passed');
+    expect(d.figures.total).toBe(d.samples.length);
+    expect(d.figures.total).toBeGreaterThan(20);
+    expect(d.figures.failed).toBe(d.samples.filter((s) => !s.ok).length);
+    expect(NODES).toContain(d.figures.servedBefore);
+    expect(NODES).toContain(d.figures.servedAfter);
+    expect(d.figures.recoveryConditionMs).not.toBeNull();
+  };
+
+  it('the chapter marks fencing and the kernel panic as needing real VMs', () => {
+    expect([...vmSteps].sort()).toEqual(['after-panic', 'ctl3-fenced-and-back', 'fence-ctl3', 'fence-devices', 'fence-reachable', 'fenced-then-moved', 'panic-holder']);
+    expect(chapter.drills.map((d) => d.id)).toEqual(['standby', 'web-killed', 'partition']);
+    expect(chapter.steps.filter((s) => !s.drill && s.needs !== 'vm').map((s) => s.id)).toEqual(LAB_STEPS);
+  });
+
+  it('runs the whole chapter on the lab: deploy, verify, three drills, recover', async () => {
+    const r = await runOnLab(['3']);
+    doc = r.doc;
+    expect(doc.notRun).toEqual([]);
+    // A step that needs real VMs never runs on the local lab; if the runner lists it at all, it says it skipped it.
+    const vmResults = doc.results.filter((x) => vmSteps.has(x.step.globalId.split('/')[1]));
+    expect(vmResults.filter((x) => x.verdict !== 'skipped').map((x) => `${x.step.globalId}: ${x.verdict}`)).toEqual([]);
+    const lab = doc.results.filter((x) => !vmSteps.has(x.step.globalId.split('/')[1]));
+    expect(lab.filter((x) => x.verdict !== 'passed').map((x) => `${x.step.globalId}: ${x.verdict}: ${x.message}`)).toEqual([]);
+    expect(lab.map((x) => x.step.globalId.split('/')[1])).toEqual(LAB_STEPS);
+    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['standby', 'web-killed', 'partition']);
+    expect(r.code, r.stderr).toBe(0);
+  }, 1_200_000);
+
+  it('the cluster came up with three voting members and the group answering on the VIP', () => {
+    const quorate = doc.results.find((x) => x.step.globalId.endsWith('/quorate'))!;
+    expect(quorate.hosts.map((h) => h.host)).toEqual(NODES);
+    for (const h of quorate.hosts) expect(h.output).toMatch(/Quorate:\s+Yes[\s\S]*Total votes:\s+3/);
+    const serves = doc.results.find((x) => x.step.globalId.endsWith('/vip-serves'))!;
+    const answers = serves.hosts.map((h) => /answered '(ctl\d)'/.exec(h.output)?.[1]);
+    expect(new Set(answers).size).toBe(1);
+    expect(NODES).toContain(answers[0]);
+  });
+
+  it('standby: the group moved to another node, with a short outage while it stopped and started', () => {
+    const d = drill('standby');
+    plausible(d);
+    const f = d.figures;
+    expect(f.servedAfter).not.toBe(f.servedBefore);
+    // Even a planned move stops and starts the group: some probes fail, for seconds, not tens of seconds.
+    expect(f.failed).toBeGreaterThanOrEqual(1);
+    expect(f.outageMs).toBeGreaterThan(0);
+    expect(f.outageMs).toBeLessThan(15_000);
+    expect(f.restoredMs).not.toBeNull();
+    expect(f.recoveryConditionMs!).toBeLessThan(30_000);
+  });
+
+  it('web killed: the monitor noticed and restarted the service on the same node', () => {
+    const d = drill('web-killed');
+    plausible(d);
+    const f = d.figures;
+    expect(f.servedAfter).toBe(f.servedBefore);
+    // SIGKILL stops the answers at once; the 5 s monitor and the restart bring them back.
+    expect(f.failed).toBeGreaterThanOrEqual(1);
+    expect(f.firstFailureMs).not.toBeNull();
+    expect(f.firstFailureMs!).toBeLessThan(3_000);
+    expect(f.outageMs).toBeGreaterThan(0);
+    expect(f.outageMs).toBeLessThan(15_000);
+    expect(f.recoveryConditionMs!).toBeLessThan(30_000);
+    // The recovery condition read a fail count of at least 1 on the node that serves again.
+    const verify = d.steps.verify;
+    expect(verify?.hosts.filter((h) => h.verdict === 'passed').map((h) => h.output).join('\n')).toMatch(/serves again; fail-count-web=[1-9]/);
+  });
+
+  it('partition: the cut-off node kept serving until the membership changed, then the quorate side took over', () => {
+    const d = drill('partition');
+    plausible(d);
+    const f = d.figures;
+    expect(f.servedAfter).not.toBe(f.servedBefore);
+    // Nothing can happen before Corosync declares the node lost (token 3.65 s + consensus 4.38 s for three nodes):
+    // in the first 5 s the old holder still answers nearly every probe.
+    const early = d.samples.filter((s) => s.t >= 0 && s.t < 5_000);
+    expect(early.length).toBeGreaterThan(10);
+    expect(early.filter((s) => s.ok && s.backend === f.servedBefore).length / early.length).toBeGreaterThan(0.8);
+    if (f.firstFailureMs !== null) expect(f.firstFailureMs).toBeGreaterThan(5_000);
+    // ...and the recovery condition (a quorate node serves, the cut-off node no longer holds the VIP) cannot hold sooner.
+    expect(f.recoveryConditionMs!).toBeGreaterThan(6_000);
+    expect(f.recoveryConditionMs!).toBeLessThan(60_000);
+    expect(f.outageMs).toBeLessThan(15_000);
+  });
+});
