@@ -24,6 +24,8 @@ export default defineConfig({
         ...chapterSidebar(root),
       ],
       expressiveCode: { themes: ['github-dark', 'github-light'] },
+      // Chapters live in their own collection: give them Starlight's asides and heading anchors too.
+      markdown: { processedDirs: ['./src/content/chapters'] },
     }),
   ],
 });
