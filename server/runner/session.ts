@@ -117,24 +117,15 @@ export class RunnerSession {
   }
 
   /** Run a drill: every host its steps touch stays locked for the whole drill; recorded in the history. */
-  async runDrill(plans: DrillPlans, opts: DrillOptions & RecordOptions = {}): Promise<DrillResult> {
-    const runId = opts.runId ?? randomUUID();
+  runDrill(plans: DrillPlans, opts: DrillOptions & RecordOptions = {}): Promise<DrillResult> {
     const inv = plans.breakStep.inventory;
-    const fp = inventoryFingerprint(inv);
     const hosts = [plans.breakStep, plans.verify, plans.recover].flatMap((p) => p?.targets.map((t) => t.host.name) ?? []);
-    const release = lockHosts(fp, hosts, { runId, item: plans.drill.globalId });
-    const history = this.history();
-    history.start({ id: runId, kind: 'drill', item: plans.drill.globalId, itemHash: plans.drill.hash, chapter: plans.drill.chapter, title: plans.drill.title, inventory: inv.name, fingerprint: fp, profile: inv.profile, targets: [...new Set(hosts)], params: plans.breakStep.params, source: opts.source ?? 'cli' });
-    try {
-      const result = await runDrill(plans, this.transportFor(inv), { ...opts, runId });
-      history.finishDrill(runId, result);
-      return result;
-    } catch (e) {
-      history.fail(runId, (e as Error).message);
-      throw e;
-    } finally {
-      release();
-    }
+    const { drill } = plans;
+    return this.recorded(
+      { kind: 'drill', item: drill.globalId, itemHash: drill.hash, chapter: drill.chapter, title: drill.title, inventory: inv, hosts, params: plans.breakStep.params, source: opts.source, runId: opts.runId },
+      (runId) => runDrill(plans, this.transportFor(inv), { ...opts, runId }),
+      (history, runId, result) => history.finishDrill(runId, result),
+    );
   }
 
   map(globalId: string, hash?: string): ClusterMapSpec {
@@ -198,15 +189,29 @@ export class RunnerSession {
   }
 
   /** Run a step: hosts locked against other runs, recorded in the history. */
-  async run(plan: StepPlan, opts: ExecuteOptions & RecordOptions = {}): Promise<RunResult> {
-    const runId = opts.runId ?? randomUUID();
-    const fp = inventoryFingerprint(plan.inventory);
-    const release = lockHosts(fp, plan.targets.map((t) => t.host.name), { runId, item: plan.step.globalId });
+  run(plan: StepPlan, opts: ExecuteOptions & RecordOptions = {}): Promise<RunResult> {
+    const { step } = plan;
+    return this.recorded(
+      { kind: 'step', item: step.globalId, itemHash: step.hash, chapter: step.chapter, title: step.title, inventory: plan.inventory, hosts: plan.targets.map((t) => t.host.name), params: plan.params, source: opts.source, runId: opts.runId },
+      (runId) => executeStep(plan, this.transportFor(plan.inventory), { ...opts, runId }),
+      (history, runId, result) => history.finishStep(runId, result),
+    );
+  }
+
+  /** Lock the hosts, record the start, run, record the outcome (or the failure), release. */
+  private async recorded<T>(
+    what: { kind: 'step' | 'drill'; item: string; itemHash: string; chapter: string; title: string; inventory: Inventory; hosts: string[]; params: Record<string, string>; source?: 'cli' | 'page'; runId?: string },
+    run: (runId: string) => Promise<T>,
+    finish: (history: History, runId: string, result: T) => void,
+  ): Promise<T> {
+    const runId = what.runId ?? randomUUID();
+    const fp = inventoryFingerprint(what.inventory);
+    const release = lockHosts(fp, what.hosts, { runId, item: what.item });
     const history = this.history();
-    history.start({ id: runId, kind: 'step', item: plan.step.globalId, itemHash: plan.step.hash, chapter: plan.step.chapter, title: plan.step.title, inventory: plan.inventory.name, fingerprint: fp, profile: plan.inventory.profile, targets: plan.targets.map((t) => t.host.name), params: plan.params, source: opts.source ?? 'cli' });
+    history.start({ id: runId, kind: what.kind, item: what.item, itemHash: what.itemHash, chapter: what.chapter, title: what.title, inventory: what.inventory.name, fingerprint: fp, profile: what.inventory.profile, targets: [...new Set(what.hosts)], params: what.params, source: what.source ?? 'cli' });
     try {
-      const result = await executeStep(plan, this.transportFor(plan.inventory), { ...opts, runId });
-      history.finishStep(runId, result);
+      const result = await run(runId);
+      finish(history, runId, result);
       return result;
     } catch (e) {
       history.fail(runId, (e as Error).message);
