@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import PathSequencer from './test/path-sequencer.ts';
 
 export default defineConfig({
   test: {
@@ -18,10 +17,10 @@ export default defineConfig({
         test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/lab/**'], sequence: { groupOrder: 0 } },
       },
       {
-        // One local lab for all of test/lab: files run in order (00-lab first,
-        // 99-teardown last), never two at once.
+        // One local lab for all of test/lab: test/lab/lab.test.ts imports the
+        // chapter suites in order (00-lab boots the lab, 99-teardown removes it).
         extends: true,
-        test: { name: 'lab', include: ['test/lab/**/*.test.ts'], fileParallelism: false, sequence: { sequencer: PathSequencer, groupOrder: 1 } },
+        test: { name: 'lab', include: ['test/lab/lab.test.ts'], sequence: { groupOrder: 1 } },
       },
     ],
   },

@@ -1,5 +1,5 @@
 /** Where Drillbook keeps its state: tokens, known hosts, lab inventories. */
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -12,9 +12,11 @@ export function stateDir(): string {
   return dir;
 }
 
-/** Write a file only its owner can read (tokens, keys). */
+/** Write a file only its owner can read (tokens, keys), atomically: a reader never sees it half written. */
 export function writePrivate(file: string, data: string): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, data, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
 }
