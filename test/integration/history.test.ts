@@ -5,7 +5,8 @@
  * never interleave on a host, production refuses breaks unless allowed.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { History } from '../../server/history/db.ts';
@@ -21,6 +22,8 @@ let env: { env: Record<string, string> };
 const marker = `sleep 3${process.pid % 100}7`;
 
 beforeAll(async () => {
+  // A history of its own: other test files record runs in parallel.
+  process.env.DRILLBOOK_STATE_DIR = mkdtempSync(path.join(os.tmpdir(), 'drillbook-history-test-'));
   fleet = await startSshFleet(['ctl1', 'ctl2', 'ctl3']);
   inventory = fleet.writeInventory({ name: 'histtest' });
   // The same hosts, marked production (strict, pinned host keys).

@@ -9,5 +9,6 @@ import './01-cloud-computing.lab.ts';
 import './03-pacemaker.lab.ts';
 import './04-haproxy-keepalived.lab.ts';
 import './05-rabbitmq.lab.ts';
+import './06-memcached-and-redis.lab.ts';
 import './07-mariadb-galera.lab.ts';
 import './99-teardown.lab.ts';

@@ -92,6 +92,7 @@ describe('parseInventory: a valid inventory', () => {
       name: 'tiny',
       profile: 'lab',
       description: undefined,
+      containers: false,
       file,
       connectTimeoutMs: 10_000,
       hosts: { node1: { name: 'node1', address: '10.0.0.1', port: 22, user: 'root', keyFile: undefined, jump: undefined, hostKey: undefined, vars: {} } },
