@@ -4,6 +4,7 @@
  * or retries/timeout run out, and return one verdict per host.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { createMasker } from '../../src/runbook/vars.ts';
 import type { ExecOutcome, Transport } from '../transports/types.ts';
@@ -60,6 +61,8 @@ export async function executeStep(plan: StepPlan, transport: Transport, opts: Ex
 
   // One controller for this run: aborted by the caller (cancel) or by the deadline (timeout).
   const ctl = new AbortController();
+  // One listener per host (and per where-check) on this signal: fan-out to 30 hosts is normal.
+  setMaxListeners(0, ctl.signal);
   let timedOut = false;
   const onOuterAbort = () => ctl.abort();
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -98,16 +101,22 @@ export async function executeStep(plan: StepPlan, transport: Transport, opts: Ex
     const maskers = { stdout: createMasker(plan.secrets), stderr: createMasker(plan.secrets) };
     let stdout = '';
     let combined = '';
+    // Appending is cheap (V8 ropes); trimming copies, so trim only when the
+    // text has grown well past its limit: amortized linear in the output.
     const take = (stream: 'stdout' | 'stderr', text: string) => {
       if (!text) return;
-      if (stream === 'stdout') stdout = (stdout + text).slice(-4 * keep);
-      combined = (combined + text).slice(-keep);
+      if (stream === 'stdout') {
+        stdout += text;
+        if (stdout.length > 8 * keep) stdout = stdout.slice(-4 * keep);
+      }
+      combined += text;
+      if (combined.length > 2 * keep) combined = combined.slice(-keep);
       if (streamOutput) emit({ type: 'output', runId, host: t.host.name, stream, text });
     };
     const on = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => take(stream, maskers[stream].push(decoders[stream].write(chunk)));
     const outcome: ExecOutcome = await transport.run(t.host, script, { onStdout: on('stdout'), onStderr: on('stderr'), signal: ctl.signal });
     for (const s of ['stdout', 'stderr'] as const) take(s, maskers[s].push(decoders[s].end()) + maskers[s].flush());
-    return classify(outcome, stdout, combined, check);
+    return classify(outcome, stdout.slice(-4 * keep), combined.slice(-keep), check);
   }
 
   function classify(o: ExecOutcome, stdout: string, output: string, check: boolean): Attempt {
