@@ -89,6 +89,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       provider: { type: 'string', value: 'local|vagrant', description: 'lab up/down/status: systemd-nspawn containers (default) or Vagrant VMs' },
       rebuild: { type: 'boolean', description: 'lab up: rebuild the base image even if the cached one is current' },
       json: { type: 'boolean', description: 'lab status: print JSON' },
+      'dry-run': { type: 'boolean', short: 'n', description: 'up/down/start/stop/crash/reset: print what would be done; change nothing' },
     },
     examples: ['drillbook lab up', 'drillbook lab status', 'drillbook lab crash ctl1', 'drillbook lab start ctl1', 'drillbook lab ssh ctl2 systemctl is-system-running', 'drillbook lab up --provider vagrant --topology full', 'drillbook lab down'],
   },

@@ -528,3 +528,41 @@ export async function labSshPreflight(name: string): Promise<void> {
   await requireBridge(requireLab(name));
 }
 
+
+/** What `lab up|down|start|stop|crash|reset` would do, without doing it (--dry-run). */
+export async function labPlan(name: string, action: string, opts: UpOptions & { node?: string }): Promise<string[]> {
+  const lab = readLab(name);
+  const out: string[] = [];
+  if (action === 'up') {
+    const topoName = opts.topology ?? lab?.topology ?? 'infra3';
+    const topo = loadTopologies().topologies[topoName];
+    if (!topo) throw new LabError(`no topology "${topoName}"`, '--topology');
+    const subnet = checkSubnet(opts.subnet ?? lab?.subnet ?? defaultSubnet());
+    const { imageIsCurrent, imagePaths: paths } = await import('./image.ts');
+    out.push(imageIsCurrent() ? `use the cached base image ${paths().dir}` : `build the base image (debootstrap + the closure of labs/packages.txt) into ${paths().dir}`);
+    out.push((await guardRoutePresent(subnet)) ? `guard route for ${subnet}: present` : `add the guard route: ip route add unreachable ${subnet} metric ${GUARD_METRIC}`);
+    out.push((await bridgeExists(bridgeName(name))) ? `bridge ${bridgeName(name)}: present` : `create bridge ${bridgeName(name)} with ${nodeAddress(subnet, 1)}/24`);
+    let nodes = Object.entries(topo.nodes);
+    if (opts.nodes !== undefined) nodes = nodes.slice(0, opts.nodes);
+    for (const [n, v] of nodes) out.push(nspawnPid(name, n) ? `${n} ${nodeAddress(subnet, v.octet)}: running (pid ${nspawnPid(name, n)}), left as it is` : `boot ${n} at ${nodeAddress(subnet, v.octet)} (${v.groups.join(', ')}), wait for SSH, run labs/provision/common.sh`);
+    out.push(`write the inventory ${labInventoryPath(name)}`);
+    return out;
+  }
+  if (!lab) throw new LabError(`there is no lab "${name}"`, 'lab', 'create it with `drillbook lab up`');
+  if (action === 'down') {
+    for (const n of lab.nodes) out.push(nspawnPid(name, n.name) ? `stop ${n.name} (pid ${nspawnPid(name, n.name)}) with an orderly poweroff, unmount its overlay, remove its cgroups` : `${n.name}: not running; unmount and remove what is left`);
+    out.push(`delete bridge ${lab.bridge}; keep the guard route for ${lab.subnet}`, `remove ${labDir(name)}/nodes and the inventory`);
+    return out;
+  }
+  const node = lab.nodes.find((n) => n.name === opts.node);
+  if (!node) throw new LabError(`lab "${name}" has no node "${opts.node}"`, opts.node ?? 'lab');
+  const pid = nspawnPid(name, node.name);
+  const what: Record<string, string> = {
+    start: pid ? `${node.name} is already running (pid ${pid}): nothing to do` : `boot ${node.name} at ${node.address} from its overlay and wait for SSH`,
+    stop: pid ? `stop ${node.name} (pid ${pid}) with an orderly poweroff` : `${node.name} is not running: nothing to do`,
+    crash: pid ? `SIGKILL the PID 1 of ${node.name} (its nspawn pid ${pid}), as a power cut would` : `${node.name} is not running: refused`,
+    reset: `kill ${node.name}${pid ? ` (pid ${pid})` : ''}, delete its overlay (every change made on it), boot it fresh and provision it`,
+  };
+  out.push(what[action]);
+  return out;
+}

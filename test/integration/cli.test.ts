@@ -134,6 +134,19 @@ describe('drillbook run', () => {
     expect(JSON.parse(r.stdout).results.map((x: { step: { globalId: string } }) => x.step.globalId)).toEqual(['01-first/setup', '01-first/check', '02-second/own']);
   });
 
+  it('lab up --dry-run says what it would do and changes nothing', async () => {
+    const r = await drillbook(['lab', 'up', '--dry-run', '--name', 'dryrun', '--subnet', '10.96.0.0/24', '--nodes', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dry run: lab up on "dryrun" would/);
+    expect(r.stdout).toMatch(/create bridge dbk-dryrun with 10\.96\.0\.1\/24/);
+    expect(r.stdout).toMatch(/boot ctl2 at 10\.96\.0\.12 \(controllers\)/);
+    expect(r.stdout).not.toMatch(/ctl3/);
+    expect(execFileSync('ip', ['link'], { encoding: 'utf8' })).not.toMatch(/dbk-dryrun/);
+    const down = await drillbook(['lab', 'down', '--dry-run', '--name', 'dryrun']);
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(/there is no lab "dryrun"/);
+  });
+
   it('a malformed chapter fails with its file and line', async () => {
     const broken = writeChapters({ '01-broken.mdx': frontmatter() + step('id="x" title="X" on="all" retries="lots"', 'true') });
     const r = await drillbook(['steps'], { env: { DRILLBOOK_CHAPTERS_DIR: broken } });

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { UsageError } from '../../../src/runbook/errors.ts';
 import { terminalProgress } from '../../lab/progress.ts';
-import { labDown, labNodeAction, labSshArgs, labSshPreflight, labStatus, labUp } from '../../lab/local.ts';
+import { labDown, labNodeAction, labPlan, labSshArgs, labSshPreflight, labStatus, labUp } from '../../lab/local.ts';
 import { c, table } from '../render.ts';
 
 const ACTIONS = ['up', 'down', 'status', 'start', 'stop', 'crash', 'reset', 'ssh'] as const;
@@ -19,6 +19,12 @@ export async function labCommand(args: string[], values: Record<string, unknown>
   if (needNode && !node) throw new UsageError(`lab ${action} needs a node name`, `drillbook lab ${action}`, 'e.g. drillbook lab crash ctl1');
   if (!needNode && node) throw new UsageError(`unexpected argument "${node}"`, `drillbook lab ${action}`);
 
+  if (values['dry-run'] && !['status', 'ssh'].includes(action)) {
+    const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
+    const lines = await labPlan(name, action, { topology: values.topology as string | undefined, nodes, subnet: values.subnet as string | undefined, node });
+    process.stdout.write(c.dim(`dry run: lab ${action}${node ? ` ${node}` : ''} on "${name}" would\n`) + lines.map((l) => `  - ${l}\n`).join(''));
+    return 0;
+  }
   switch (action) {
     case 'up': {
       const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
