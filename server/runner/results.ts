@@ -17,22 +17,6 @@ export const VERDICTS = [
 ] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
-/** What each verdict means, in words (CLI legend, page tooltips). */
-export const VERDICT_TEXT: Record<Verdict, string> = {
-  passed: 'passed',
-  skipped: 'skipped (the where filter did not select this host)',
-  failed: 'the command failed',
-  'expectation-failed': 'the command ran but its output did not match the expectation',
-  'retries-exhausted': 'still failing after every retry',
-  timeout: 'stopped: the step ran out of time',
-  cancelled: 'cancelled',
-  unreachable: 'host unreachable',
-  'auth-failed': 'SSH login refused',
-  'host-key-mismatch': 'host key does not match the recorded key',
-  'host-key-unknown': 'host key unknown (strict inventory)',
-  disconnected: 'the SSH connection dropped',
-};
-
 export interface HostResult {
   host: string;
   address: string;

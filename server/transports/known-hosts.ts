@@ -3,7 +3,7 @@
  * known in advance (inventory `hostKey` or known_hosts) for production.
  * The file uses OpenSSH's known_hosts line format.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type HostKeyPolicy = 'record-first-use' | 'strict';
@@ -51,17 +51,5 @@ export class KnownHosts {
     mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     appendFileSync(this.file, `${pattern} ${presented}\n`, { mode: 0o600 });
     return { ok: true, recorded: true };
-  }
-
-  /** Forget a host's key (after a deliberate reinstall, e.g. `lab reset`). */
-  forget(address: string, port: number): void {
-    if (!existsSync(this.file)) return;
-    const pattern = hostPattern(address, port);
-    const kept = readFileSync(this.file, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() && !l.trim().split(/\s+/)[0].split(',').includes(pattern));
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, kept.join('\n') + (kept.length ? '\n' : ''), { mode: 0o600 });
-    renameSync(tmp, this.file);
   }
 }

@@ -98,8 +98,3 @@ export const TopologyFileSchema = z
   })
   .strict();
 export type TopologyFile = z.infer<typeof TopologyFileSchema>;
-
-/** Format a zod error path + message the way Drillbook prints them. */
-export function zodIssues(err: z.ZodError): { path: (string | number)[]; message: string }[] {
-  return err.issues.map((i) => ({ path: i.path, message: i.message }));
-}

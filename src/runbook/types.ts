@@ -101,9 +101,6 @@ export interface ClusterMapSpec {
   line: number;
 }
 
-/** The public view of a step that the page embeds (no absolute paths). */
-export type StepView = Omit<Step, 'file'> & { file: string };
-
 export interface Chapter {
   slug: string;
   file: string;
