@@ -83,10 +83,17 @@ export interface DrillOptions {
 const now = () => performance.timeOrigin + performance.now();
 
 
-function mode(values: string[]): string | undefined {
+/**
+ * Who served a window of samples: the backend that answered at least 80 % of
+ * them, or, behind a balancer that spreads requests, every backend that
+ * answered, sorted and comma-joined ("ctl1,ctl2,ctl3").
+ */
+export function servedBy(values: string[]): string | undefined {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const [top] = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  if (!top) return undefined;
+  return top[1] >= 0.8 * values.length ? top[0] : [...counts.keys()].sort().join(',');
 }
 
 /** The figures, from the samples alone (and when the recovery condition held). */
@@ -124,8 +131,8 @@ export function computeFigures(samples: ProbeSample[], recoveryConditionMs: numb
     recoveryConditionMs: recoveryConditionMs === null ? null : Math.round(recoveryConditionMs),
     failed: samples.filter((s) => !s.ok).length,
     total: samples.length,
-    servedBefore: mode(before),
-    servedAfter: mode(tail.slice(-10)),
+    servedBefore: servedBy(before),
+    servedAfter: servedBy(tail.slice(-10)),
   };
 }
 

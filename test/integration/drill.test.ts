@@ -131,6 +131,14 @@ describe('figures from samples', () => {
     const f = computeFigures([s(-400, true, 'ctl1'), s(-200, true, 'ctl1'), s(0, true, 'ctl1'), s(200, false), s(400, false), s(600, true, 'ctl2'), s(800, false), s(1000, true, 'ctl2'), s(1200, true, 'ctl2')], 900);
     expect(f).toMatchObject({ firstFailureMs: 200, outageMs: 400, restoredMs: 1000, recoveryConditionMs: 900, failed: 3, total: 9, servedBefore: 'ctl1', servedAfter: 'ctl2' });
   });
+  it('names the one backend that served, or every backend when a balancer spread the requests', () => {
+    const rr = (t0: number, names: string[]) => names.map((n, i) => s(t0 + i * 200, true, n));
+    const f = computeFigures([...rr(-1200, ['ctl1', 'ctl2', 'ctl3', 'ctl1', 'ctl2', 'ctl3']), ...rr(200, ['ctl1', 'ctl3', 'ctl1', 'ctl3'])], 100);
+    expect(f).toMatchObject({ servedBefore: 'ctl1,ctl2,ctl3', servedAfter: 'ctl1,ctl3' });
+    // One stray answer among ten does not turn a single backend into a set.
+    const g = computeFigures([...rr(-2000, ['ctl1', 'ctl1', 'ctl1', 'ctl1', 'ctl2', 'ctl1', 'ctl1', 'ctl1', 'ctl1', 'ctl1'])], 0);
+    expect(g.servedBefore).toBe('ctl1');
+  });
   it('reports no failure and an outage of 0 when every probe passed', () => {
     expect(computeFigures([s(-100, true, 'a'), s(100, true, 'a')], 50)).toMatchObject({ firstFailureMs: null, outageMs: 0, restoredMs: 0 });
   });

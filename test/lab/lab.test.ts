@@ -6,6 +6,7 @@
  */
 import './00-lab.lab.ts';
 import './01-cloud-computing.lab.ts';
+import './02-openstack-ha-architecture.lab.ts';
 import './03-pacemaker.lab.ts';
 import './04-haproxy-keepalived.lab.ts';
 import './05-rabbitmq.lab.ts';
