@@ -15,8 +15,11 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     const r = await runOnLab(['4']);
     doc = r.doc;
     expect(doc.notRun).toEqual([]);
-    expect(doc.results.filter((x) => x.verdict !== 'passed').map((x) => x.step.globalId)).toEqual([]);
-    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back']);
+    expect(doc.results.filter((x) => x.verdict !== 'passed').map((x) => x.step.globalId)).toEqual(['04-haproxy-and-keepalived/crash-holder']);
+    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back', 'vip-back-after-haproxy', 'crash-holder']);
+    expect(doc.results.at(-1)!.verdict).toBe('skipped');
+    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['keepalived-killed', 'haproxy-stopped', 'link-down', 'split-brain']);
+    for (const d of doc.drills) expect(d.verdict, d.drill.globalId).toBe('passed');
     expect(r.code, r.stderr).toBe(0);
   }, 1_200_000);
 
@@ -34,6 +37,46 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     expect(f.outageMs).toBeLessThan(8000);
     expect(f.recoveryConditionMs).toBeGreaterThan(0);
     expect(f.recoveryConditionMs!).toBeLessThan(15_000);
+  });
+
+  const drill = (id: string) => doc.drills.find((d) => d.drill.globalId.endsWith(`/${id}`))!;
+
+  it('stopping HAProxy moves the VIP only after the track script failed twice', () => {
+    const d = drill('haproxy-stopped');
+    const f = d.figures;
+    expect(d.steps.break?.hosts.map((h) => h.output).join('')).toMatch(/^ctl1: haproxy stopped; Keepalived still runs/);
+    expect(f.servedBefore).toBe('ctl1');
+    expect(f.servedAfter).toBe('ctl2');
+    // Refused from the first request after the stop, until chk_haproxy (interval 1, fall 2) gave the VIP up.
+    expect(f.firstFailureMs!).toBeLessThan(1000);
+    expect(f.failed).toBeGreaterThanOrEqual(3);
+    expect(f.outageMs).toBeGreaterThan(1000);
+    expect(f.outageMs).toBeLessThan(8000);
+  });
+
+  it("a dead link costs VRRP's dead timer: slower than the clean handover of a dying Keepalived", () => {
+    const d = drill('link-down');
+    const f = d.figures;
+    expect(f.servedBefore).toBe('ctl1');
+    expect(f.servedAfter).toBe('ctl2');
+    expect(f.failed).toBeGreaterThanOrEqual(3);
+    // Three missed adverts (advert_int 1) plus ctl2's skew: about 3.6 s after the link went down at 0.3 s.
+    expect(f.recoveryConditionMs!).toBeGreaterThan(2500);
+    expect(f.recoveryConditionMs!).toBeLessThan(10_000);
+    expect(f.recoveryConditionMs!).toBeGreaterThan(drill('keepalived-killed').figures.recoveryConditionMs!);
+    expect(d.steps.recover?.hosts[0].output).toMatch(/ctl1 holds 10\.77\.0\.100 again/);
+  });
+
+  it('blocking VRRP on a backup makes two masters; the higher priority keeps the traffic and wins when VRRP returns', () => {
+    const d = drill('split-brain');
+    const out = d.steps.break!.hosts[0].output;
+    // ctl2 held the VIP while ctl1's adverts (priority 150) were still on the wire: two masters at once.
+    expect(out).toMatch(/^ctl2 holds 10\.77\.0\.100 too:\n.*inet 10\.77\.0\.100\//m);
+    expect(out).toMatch(/IP 10\.77\.0\.11 > 224\.0\.0\.18: VRRPv2, Advertisement, vrid 51, prio 150/);
+    expect(out).toMatch(/VRRP unblocked on ctl2/);
+    expect(d.figures.servedAfter).toBe('ctl1');
+    expect(d.figures.failed).toBeLessThanOrEqual(2);
+    expect(d.steps.recover?.hosts[0].output).toMatch(/INPUT has 0 VRRP rules/);
   });
 
   it('runs the drill from the page: the cluster map, the timeline chart and the figures appear', async () => {
