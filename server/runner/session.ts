@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InventoryError, Refused, UsageError } from '../../src/runbook/errors.ts';
-import { findChapter, findDrill, findStep, loadManifest } from '../../src/runbook/manifest.ts';
+import { findChapter, findDrill, findStep, loadManifest, prerequisiteSteps } from '../../src/runbook/manifest.ts';
 import type { ClusterMapSpec, Drill, Manifest, Step } from '../../src/runbook/types.ts';
 import { inventoryFingerprint, loadInventory, type Inventory } from '../inventory.ts';
 import { History } from '../history/db.ts';
@@ -18,7 +18,7 @@ import { SshPool } from '../transports/ssh-pool.ts';
 import type { Transport } from '../transports/types.ts';
 import { executeStep, type ExecuteOptions } from './execute.ts';
 import { planStep, type StepPlan } from './plan.ts';
-import type { RunResult } from './results.ts';
+import { isOk, type RunResult } from './results.ts';
 import { runDrill, type DrillOptions, type DrillPlans, type DrillResult } from './drill.ts';
 import { probeAsStep } from './probe.ts';
 
@@ -186,6 +186,43 @@ export class RunnerSession {
       this.historyDb.markInterrupted();
     }
     return this.historyDb;
+  }
+
+  /**
+   * The plans that bring a lab to a chapter's starting state (the deploy and
+   * verify steps of the chapters it builds on, with their defaults), all
+   * planned before anything runs so a missing host or value stops it early.
+   */
+  preparePlans(chapterSlug: string): StepPlan[] {
+    const chapter = findChapter(this.manifest, chapterSlug);
+    if (!chapter) throw new Refused(`no chapter "${chapterSlug}" in the runbook`, chapterSlug);
+    const steps = prerequisiteSteps(this.manifest, chapter);
+    if (!steps.length) throw new Refused(`chapter ${chapter.frontmatter.chapter} builds on no chapter with runnable steps: there is nothing to prepare`, chapterSlug);
+    const inv = this.inventory();
+    return steps.map((st) => this.plan(st, {}, undefined, inv));
+  }
+
+  /**
+   * Run plans one after the other, each recorded like a single run, and stop
+   * at the first that does not pass (or when cancelled). A production
+   * inventory, or any step marked confirm, needs the confirmation (the
+   * inventory's name) for the whole sequence, given before anything runs.
+   */
+  async runSequence(plans: StepPlan[], opts: { signal?: AbortSignal; confirm?: string; onEvent?: ExecuteOptions['onEvent'] } & RecordOptions): Promise<{ results: RunResult[]; stoppedAt?: string; cancelled: boolean }> {
+    const inv = plans[0]?.inventory;
+    if (inv && (inv.profile === 'production' || plans.some((p) => p.needsConfirm)) && opts.confirm !== inv.name) {
+      const why = inv.profile === 'production' ? 'a production inventory' : 'steps marked confirm';
+      throw new Refused(`this runs ${plans.length} steps on "${inv.name}", including ${why}, and needs a confirmation naming it`, inv.name, `confirm with the inventory name: ${inv.name}`);
+    }
+    for (const p of plans) this.checkConfirmation(p, opts.confirm);
+    const results: RunResult[] = [];
+    for (const plan of plans) {
+      if (opts.signal?.aborted) return { results, cancelled: true };
+      const result = await this.run(plan, { signal: opts.signal, onEvent: opts.onEvent, source: opts.source });
+      results.push(result);
+      if (!isOk(result.verdict)) return { results, stoppedAt: plan.step.globalId, cancelled: result.verdict === 'cancelled' };
+    }
+    return { results, cancelled: false };
   }
 
   /** Run a step: hosts locked against other runs, recorded in the history. */

@@ -107,6 +107,29 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
           }
           return;
         }
+        case 'prepare': {
+          // The steps of the chapters this one builds on, in book order, on the session's target.
+          const plans = session.preparePlans(msg.chapter);
+          const runId = randomUUID();
+          const ctl = new AbortController();
+          runs.set(runId, ctl);
+          send({
+            type: 'prepare-plan',
+            id: msg.id,
+            chapter: msg.chapter,
+            inventory: plans[0].inventory.name,
+            runId,
+            steps: plans.map((p) => ({ step: p.step.globalId, title: p.step.title, chapter: p.step.chapter, hosts: p.targets.map((t) => t.host.name) })),
+          });
+          try {
+            const out = await session.runSequence(plans, { signal: ctl.signal, confirm: msg.confirm, source: 'page', onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
+            const passed = out.results.filter((r) => r.verdict === 'passed' || r.verdict === 'skipped').length;
+            send({ type: 'prepare-done', id: msg.id, ok: !out.stoppedAt && !out.cancelled, passed, total: plans.length, stoppedAt: out.stoppedAt, cancelled: out.cancelled });
+          } finally {
+            runs.delete(runId);
+          }
+          return;
+        }
         case 'drill-last':
           session.drill(msg.drill);
           return send({ type: 'drill-last', id: msg.id, result: session.history().lastDrill(msg.drill) as DrillResult | undefined });

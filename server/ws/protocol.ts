@@ -19,6 +19,7 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('drill'), id, drill: stepId, hash: z.string().optional(), params, confirm: z.string().optional() }).strict(),
   z.object({ type: z.literal('drill-last'), id, drill: stepId }).strict(),
   z.object({ type: z.literal('map-poll'), id, map: stepId, hash: z.string().optional(), params }).strict(),
+  z.object({ type: z.literal('prepare'), id, chapter: z.string().regex(/^[0-9]{2}-[a-z0-9-]+$/, 'a chapter is named by its slug'), confirm: z.string().max(64).optional() }).strict(),
   z.object({ type: z.literal('progress'), id }).strict(),
   z.object({ type: z.literal('lab-status'), id }).strict(),
   z.object({ type: z.literal('lab-action'), id, action: z.enum(LAB_ACTIONS), node: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(), confirm: z.string().max(64).optional() }).strict(),
@@ -42,6 +43,8 @@ export type ServerMessage =
   | { type: 'drill-event'; id: string; event: DrillEvent }
   | { type: 'drill-last'; id: string; result?: DrillResult }
   | { type: 'map'; id: string; map: string; at: string; nodes: { host: string; address: string; reachable: boolean; facts: Record<string, string>; error?: string }[] }
+  | { type: 'prepare-plan'; id: string; chapter: string; inventory: string; runId: string; steps: { step: string; title: string; chapter: string; hosts: string[] }[] }
+  | { type: 'prepare-done'; id: string; ok: boolean; passed: number; total: number; stoppedAt?: string; cancelled: boolean }
   | { type: 'progress'; id: string; inventory: string; items: Record<string, { verdict: string; at: string; runId: string }> }
   | { type: 'lab-status'; id: string; status: LabStatusView }
   | { type: 'lab-output'; id: string; text: string }

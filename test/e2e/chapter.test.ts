@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../../server/main.ts';
-import { chapterItems, findChapter, loadManifest } from '../../src/runbook/manifest.ts';
+import { chapterItems, findChapter, loadManifest, prerequisiteSteps } from '../../src/runbook/manifest.ts';
 import { ARTIFACTS, launchBrowser } from '../fixtures/browser.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
 
@@ -15,6 +15,10 @@ let server: RunningServer;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
 let page: Page;
 const CHAPTER = '/chapters/01-cloud-computing-and-ha/';
+const prerequisites = (slug: string) => {
+  const m = loadManifest();
+  return prerequisiteSteps(m, findChapter(m, slug)!).map((s) => s.globalId);
+};
 
 beforeAll(async () => {
   fleet = await startSshFleet(['ctl1', 'ctl2', 'ctl3']);
@@ -104,6 +108,33 @@ describe('a chapter page with a runner', () => {
       await fresh.close();
       await fleet.hosts[2].start();
     }
+  });
+
+  it('prepares the lab for a later chapter from its page, and stops at the first step that fails, with its output', async () => {
+    // Chapter 3 builds on chapter 1. On these hosts the SSH user is not root,
+    // so chapter 1's checks pass and its first apt-get install fails: the
+    // preparation must stop there and run nothing after it.
+    await page.goto(server.freshUrl()); // a fresh login: earlier tests restarted the server
+    await page.goto(new URL('/chapters/03-pacemaker/', server.url).href);
+    const prep = page.locator('drillbook-prepare[data-chapter="03-pacemaker"]');
+    await prep.locator('summary').click();
+    const steps = prep.locator('li[data-step]');
+    const ids = await steps.evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.step));
+    expect(ids).toEqual(prerequisites('03-pacemaker'));
+    await prep.locator('.db-prepare-run:not([disabled])').waitFor();
+    expect(await prep.locator('.db-prepare-status').textContent()).toBe('Target: e2e-lab');
+    await prep.locator('.db-prepare-run').click();
+    await expect.poll(() => prep.getAttribute('data-state'), { timeout: 30_000 }).toBe('failed');
+    expect(await prep.locator('.db-prepare-status').textContent()).toMatch(/^Stopped at 01-cloud-computing-and-ha\/toolbox: 2 of \d+ steps passed$/);
+    const chips = await steps.locator('.db-chip').allTextContents();
+    expect(chips.slice(0, 3)).toEqual(['passed', 'passed', 'failed']);
+    expect(chips.slice(3).every((t) => t === 'to do')).toBe(true);
+    const log = prep.locator('.db-prepare-log');
+    expect(await log.isVisible()).toBe(true);
+    expect(await log.textContent()).toMatch(/ctl1: failed: exit code 100[\s\S]*(Permission denied|are you root)/);
+    expect(await prep.locator('.db-prepare-run').isDisabled()).toBe(false);
+    await prep.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-prepare-stopped.png') });
   });
 
   it('sends no request off this machine', () => {

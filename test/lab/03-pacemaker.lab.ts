@@ -6,8 +6,10 @@
  * panic) must not run on the local lab.
  */
 import { describe, expect, it } from 'vitest';
-import { loadManifest } from '../../src/runbook/manifest.ts';
-import { runOnLab, type ChapterRun } from '../fixtures/lab.ts';
+import { loadManifest, prerequisiteSteps } from '../../src/runbook/manifest.ts';
+import { startServer } from '../../server/main.ts';
+import { launchBrowser } from '../fixtures/browser.ts';
+import { runOnLab, TEST_LAB, type ChapterRun } from '../fixtures/lab.ts';
 
 const NODES = ['ctl1', 'ctl2', 'ctl3'];
 const chapter = loadManifest().chapters.find((c) => c.frontmatter.chapter === 3)!;
@@ -40,6 +42,30 @@ describe('chapter 3: Pacemaker', () => {
     expect(chapter.drills.map((d) => d.id)).toEqual(['standby', 'web-killed', 'partition']);
     expect(chapter.steps.filter((s) => !s.drill && s.needs !== 'vm').map((s) => s.id)).toEqual(LAB_STEPS);
   });
+
+  it("prepares the lab for this chapter from the page: chapter 1's deploy and verify steps, all passed, in order", async () => {
+    const m = loadManifest();
+    const expected = prerequisiteSteps(m, chapter).map((s) => s.globalId);
+    expect(expected.every((id) => id.startsWith('01-'))).toBe(true);
+    const server = await startServer({ port: 0, lab: TEST_LAB });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(server.url);
+      await page.goto(new URL(`/chapters/${chapter.slug}/`, server.url).href);
+      const prep = page.locator(`drillbook-prepare[data-chapter="${chapter.slug}"]`);
+      await prep.locator('summary').click();
+      await prep.locator('.db-prepare-run:not([disabled])').waitFor({ timeout: 20_000 });
+      await prep.locator('.db-prepare-run').click();
+      await expect.poll(() => prep.getAttribute('data-state'), { timeout: 300_000, interval: 500 }).not.toBe('running');
+      expect(await prep.locator('.db-prepare-status').textContent()).toBe(`Ready: ${expected.length} of ${expected.length} steps passed. The lab is where this chapter starts.`);
+      expect(await prep.locator('li[data-step] .db-chip').allTextContents()).toEqual(expected.map(() => 'passed'));
+      expect(await prep.locator('.db-prepare-log').isHidden()).toBe(true);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  }, 400_000);
 
   it('runs the whole chapter on the lab: deploy, verify, three drills, recover', async () => {
     const r = await runOnLab(['3']);
