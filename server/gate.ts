@@ -31,12 +31,17 @@ export function sameSecret(a: string | undefined, b: string): boolean {
 
 export type Refusal = { status: 401 | 403; reason: string };
 
-interface Session {
+export interface Session {
   wsToken: string;
   /** Capability for the terminal WebSocket, distinct from wsToken. */
   termToken: string;
   created: number;
+  /** Last request, upgrade or WebSocket message from this session (ms since the epoch). */
+  lastSeen: number;
 }
+
+/** A login session ends after this long without a request or a WebSocket message. */
+export const DEFAULT_SESSION_IDLE_MS = 12 * 60 * 60_000;
 
 export class Gate {
   /** The login token. Single use: each exchange replaces it (and `onRotate` publishes the new one). */
@@ -49,6 +54,7 @@ export class Gate {
     extraHosts: string[] = [],
     private readonly log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
     private readonly onRotate: (token: string) => void = () => {},
+    readonly sessionIdleMs = DEFAULT_SESSION_IDLE_MS,
   ) {
     this.allowedNames = new Set(['localhost', '127.0.0.1', '[::1]', ...extraHosts.map((h) => h.toLowerCase())]);
   }
@@ -69,9 +75,28 @@ export class Gate {
     if (!token || !sameSecret(token, this.startToken)) return undefined;
     this.startToken = newToken();
     this.onRotate(this.startToken);
+    this.sweep();
     const id = newToken();
-    this.sessions.set(id, { wsToken: newToken(), termToken: newToken(), created: Date.now() });
+    const now = Date.now();
+    this.sessions.set(id, { wsToken: newToken(), termToken: newToken(), created: now, lastSeen: now });
     return `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/`;
+  }
+
+  /** Keep a session alive (a WebSocket message counts as activity). */
+  touch(session: Session): void {
+    session.lastSeen = Date.now();
+  }
+
+  /** Forget sessions idle for longer than sessionIdleMs; returns them so their sockets can be closed. */
+  sweep(now = Date.now()): Session[] {
+    const gone: Session[] = [];
+    for (const [id, s] of this.sessions) {
+      if (now - s.lastSeen <= this.sessionIdleMs) continue;
+      this.sessions.delete(id);
+      gone.push(s);
+    }
+    if (gone.length) this.log(`drillbook: ${gone.length} login session${gone.length > 1 ? 's' : ''} ended after ${Math.round(this.sessionIdleMs / 60_000)} min without activity`);
+    return gone;
   }
 
   private sessionOf(req: IncomingMessage): Session | undefined {
@@ -79,7 +104,15 @@ export class Gate {
     for (const c of cookies) {
       const [k, v] = c.split('=', 2);
       if (k !== COOKIE || !v) continue;
-      for (const [id, s] of this.sessions) if (sameSecret(v, id)) return s;
+      for (const [id, s] of this.sessions) {
+        if (!sameSecret(v, id)) continue;
+        if (Date.now() - s.lastSeen > this.sessionIdleMs) {
+          this.sessions.delete(id);
+          return undefined;
+        }
+        s.lastSeen = Date.now();
+        return s;
+      }
     }
     return undefined;
   }
@@ -88,7 +121,7 @@ export class Gate {
   checkApi(req: IncomingMessage): { session: Session } | Refusal {
     if (req.headers[API_HEADER] !== '1') return { status: 403, reason: `missing ${API_HEADER} header` };
     const session = this.sessionOf(req);
-    if (!session) return { status: 401, reason: 'no session: open the URL with ?token= that `drillbook serve` printed' };
+    if (!session) return { status: 401, reason: 'no session (or it ended after a long idle time): open a login link; `npx drillbook open` prints one for the running server' };
     return { session };
   }
 
@@ -98,7 +131,7 @@ export class Gate {
   }
 
   /** WebSocket upgrade: Host, exact Origin, session cookie and capability token, all required. */
-  checkUpgrade(req: IncomingMessage): Refusal | { protocol: string } {
+  checkUpgrade(req: IncomingMessage): Refusal | { protocol: string; session: Session } {
     const host = this.checkHost(req);
     if (host) return host;
     const origin = req.headers.origin;
@@ -118,7 +151,7 @@ export class Gate {
       this.log('drillbook: refused WebSocket without the session capability token');
       return { status: 401, reason: 'missing or wrong capability token' };
     }
-    return { protocol: WS_PROTOCOL };
+    return { protocol: WS_PROTOCOL, session };
   }
 
   /**

@@ -4,10 +4,10 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { Refused } from '../src/runbook/errors.ts';
 import { projectRoot } from '../src/runbook/topology.ts';
-import { Gate } from './gate.ts';
+import { Gate, type Session } from './gate.ts';
 import { RunnerSession, inventoryFileFor, type TargetSelection } from './runner/session.ts';
 import { stateDir, writePrivate } from './state.ts';
 import { SECURITY_HEADERS, serveStatic } from './static.ts';
@@ -26,6 +26,8 @@ export interface ServeOptions extends TargetSelection {
   terminal?: boolean;
   /** End a terminal after this long without activity (default 15 minutes). */
   terminalIdleMs?: number;
+  /** End a login session after this long without a request or WebSocket message (default 12 hours). */
+  sessionIdleMs?: number;
 }
 
 export interface RunningServer {
@@ -61,7 +63,16 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const loginUrl = (token: string) => `http://${host}:${port}/?token=${token}`;
   // The token file always holds a login link that has not been used yet.
   const publish = (token: string) => writePrivate(tokenFile, JSON.stringify({ url: loginUrl(token), port, pid: process.pid, token }, null, 2) + '\n');
-  const gate = new Gate(() => port, [], log, publish);
+  const gate = new Gate(() => port, [], log, publish, opts.sessionIdleMs);
+  // The step WebSockets of each login session: closed when the session ends.
+  const sockets = new Map<Session, Set<WebSocket>>();
+  const sweeper = setInterval(() => {
+    for (const s of gate.sweep()) {
+      for (const ws of sockets.get(s) ?? []) ws.close(4001, 'session ended after idle time: open a new login link');
+      sockets.delete(s);
+    }
+  }, Math.min(60_000, Math.max(250, Math.floor(gate.sessionIdleMs / 4))));
+  sweeper.unref();
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
@@ -118,7 +129,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       socket.end(`HTTP/1.1 ${verdict.status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${verdict.reason}\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => attachConnection(ws, session, lab));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const owned = sockets.get(verdict.session) ?? new Set<WebSocket>();
+      sockets.set(verdict.session, owned.add(ws));
+      ws.on('close', () => owned.delete(ws));
+      attachConnection(ws, session, lab, () => gate.touch(verdict.session));
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -138,6 +154,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     session,
     terminals,
     async close() {
+      clearInterval(sweeper);
       await terminals?.closeAll();
       await termEndpoint?.close();
       for (const c of wss.clients) c.terminate();

@@ -38,6 +38,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       build: { type: 'boolean', description: 'build the site first when it is missing or older than its sources' },
       terminal: { type: 'boolean', description: 'enable the browser terminal: a full shell on the inventory hosts and on this machine, with its own capability (off by default)' },
       'terminal-idle': { type: 'string', value: 'TIME', description: 'with --terminal: end a terminal after this long without activity, e.g. 30s, 15m, 1h (default 15m)' },
+      'session-idle': { type: 'string', value: 'TIME', description: 'end a login session after this long without a request from its page, e.g. 1h (default 12h); `drillbook open` prints a new login link' },
       'allow-breaks': { type: 'boolean', description: 'allow break steps and drills from the page on a production inventory' },
     },
     examples: ['drillbook serve', 'drillbook serve --inventory labs/example-real/inventory.yaml --port 8080', 'drillbook serve --terminal --terminal-idle 30m'],

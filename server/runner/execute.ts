@@ -14,7 +14,8 @@ import { overallVerdict, type HostResult, type RunResult, type Verdict } from '.
 export type RunEvent =
   | { type: 'start'; runId: string; step: string; inventory: string; targets: { host: string; address: string; display: string }[] }
   | { type: 'attempt'; runId: string; attempt: number; of: number; hosts: string[] }
-  | { type: 'output'; runId: string; host: string; stream: 'stdout' | 'stderr'; text: string }
+  /** `dropped`: set on the notice the server sends a page in place of output it could not take in time (bytes skipped). */
+  | { type: 'output'; runId: string; host: string; stream: 'stdout' | 'stderr'; text: string; dropped?: number }
   | { type: 'host-done'; runId: string; result: HostResult }
   | { type: 'done'; runId: string; result: RunResult };
 

@@ -5,6 +5,7 @@ import { inventoryFingerprint, type Inventory } from '../inventory.ts';
 import type { RunnerSession } from '../runner/session.ts';
 import type { LabManager } from '../lab/manager.ts';
 import type { DrillResult } from '../runner/drill.ts';
+import type { RunEvent } from '../runner/execute.ts';
 import { ClientMessageSchema, type ErrorBody, type InventorySummary, type ServerMessage } from './protocol.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -23,10 +24,44 @@ function errorBody(e: unknown): ErrorBody {
   return { code: 'internal', message: (e as Error).message ?? String(e) };
 }
 
-export function attachConnection(ws: WebSocket, session: RunnerSession, lab: LabManager): void {
+/** Bytes queued on a page's socket above which step output is dropped (and counted) instead of queued. */
+export const OUTPUT_HIGH_WATER = 1 << 20;
+
+function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
+}
+
+export function attachConnection(ws: WebSocket, session: RunnerSession, lab: LabManager, onActivity: () => void = () => {}): void {
   const runs = new Map<string, AbortController>();
   const send = (m: ServerMessage) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+  };
+
+  // A page that reads slower than a step writes (a background tab, a slow
+  // link) must not make the server queue the difference: past the high-water
+  // mark, output is dropped and counted per host, and the page gets one
+  // notice saying how much once the socket has drained (or before the
+  // verdict). The run itself never slows down, and its record keeps the tail.
+  const dropped = new Map<string, { bytes: number; notice: (text: string, bytes: number) => ServerMessage }>();
+  const flushDropped = () => {
+    for (const d of dropped.values()) send(d.notice(`\n[drillbook: ${fmtBytes(d.bytes)} of output not shown here: it came faster than this page could take it]\n`, d.bytes));
+    dropped.clear();
+  };
+  /** Send a run event; output goes through the gate, anything else first flushes the notices. */
+  const sendEvent = (event: RunEvent, wrap: (event: RunEvent) => ServerMessage) => {
+    if (event.type !== 'output') {
+      flushDropped();
+      return send(wrap(event));
+    }
+    if (ws.bufferedAmount > OUTPUT_HIGH_WATER) {
+      const key = `${event.runId}\0${event.host}`;
+      const d = dropped.get(key) ?? { bytes: 0, notice: (text, bytes) => wrap({ type: 'output', runId: event.runId, host: event.host, stream: 'stderr', text, dropped: bytes }) };
+      d.bytes += Buffer.byteLength(event.text);
+      dropped.set(key, d);
+      return;
+    }
+    if (dropped.size) flushDropped();
+    send(wrap(event));
   };
 
   try {
@@ -36,6 +71,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
   }
 
   ws.on('message', async (data, isBinary) => {
+    onActivity();
     let raw: unknown;
     try {
       if (isBinary) throw new Error('binary');
@@ -74,7 +110,7 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
           runs.set(runId, ctl);
           send({ type: 'run-started', id: msg.id, runId });
           try {
-            await session.run(plan, { runId, source: 'page', signal: ctl.signal, onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
+            await session.run(plan, { runId, source: 'page', signal: ctl.signal, onEvent: (event) => sendEvent(event, (e) => ({ type: 'run-event', id: msg.id, event: e })) });
           } finally {
             runs.delete(runId);
           }
@@ -101,7 +137,18 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
             ],
           });
           try {
-            await session.runDrill(plans, { runId, source: 'page', signal: ctl.signal, onEvent: (event) => send({ type: 'drill-event', id: msg.id, event }) });
+            await session.runDrill(plans, {
+              runId,
+              source: 'page',
+              signal: ctl.signal,
+              onEvent: (event) => {
+                if (event.type !== 'drill-step') {
+                  flushDropped();
+                  return send({ type: 'drill-event', id: msg.id, event });
+                }
+                sendEvent(event.event, (e) => ({ type: 'drill-event', id: msg.id, event: { ...event, event: e } }));
+              },
+            });
           } finally {
             runs.delete(runId);
           }
@@ -122,7 +169,8 @@ export function attachConnection(ws: WebSocket, session: RunnerSession, lab: Lab
             steps: plans.map((p) => ({ step: p.step.globalId, title: p.step.title, chapter: p.step.chapter, hosts: p.targets.map((t) => t.host.name) })),
           });
           try {
-            const out = await session.runSequence(plans, { signal: ctl.signal, confirm: msg.confirm, source: 'page', onEvent: (event) => send({ type: 'run-event', id: msg.id, event }) });
+            const out = await session.runSequence(plans, { signal: ctl.signal, confirm: msg.confirm, source: 'page', onEvent: (event) => sendEvent(event, (e) => ({ type: 'run-event', id: msg.id, event: e })) });
+            flushDropped();
             const passed = out.results.filter((r) => r.verdict === 'passed' || r.verdict === 'skipped').length;
             send({ type: 'prepare-done', id: msg.id, ok: !out.stoppedAt && !out.cancelled, passed, total: plans.length, stoppedAt: out.stoppedAt, cancelled: out.cancelled });
           } finally {

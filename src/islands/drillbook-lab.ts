@@ -70,9 +70,9 @@ class DrillbookLab extends HTMLElement {
       this.$('.db-lab-summary').textContent = 'Runner not connected';
       return;
     }
-    this.conn.onClose(() => {
+    this.conn.onClose((reason) => {
       this.conn = null;
-      this.$('.db-lab-summary').textContent = 'Runner disconnected';
+      this.$('.db-lab-summary').textContent = reason ? `Runner disconnected: ${reason}` : 'Runner disconnected';
     });
     this.poll();
     void terminalAccess().then((a) => {

@@ -42,11 +42,11 @@ class DrillbookPrepare extends HTMLElement {
     if (this.conn.problem) return this.status(`Runner has no target: ${this.conn.problem.message}`);
     this.$<HTMLButtonElement>('.db-prepare-run').disabled = false;
     this.status(`Target: ${this.conn.inventory?.name ?? 'unknown'}`);
-    this.conn.onClose(() => {
+    this.conn.onClose((reason) => {
       this.conn = null;
       this.$<HTMLButtonElement>('.db-prepare-run').disabled = true;
       this.$<HTMLButtonElement>('.db-prepare-cancel').hidden = true;
-      this.status('Runner disconnected');
+      this.status(reason ? `Runner disconnected: ${reason}` : 'Runner disconnected');
     });
   }
 

@@ -133,10 +133,10 @@ class DrillbookStep extends HTMLElement {
       this.status('Runner not connected: start it with npm start and open the link it prints', 'off');
       return;
     }
-    this.conn.onClose(() => {
+    this.conn.onClose((reason) => {
       this.conn = null;
       this.$<HTMLButtonElement>('.db-run').disabled = true;
-      this.status('Runner disconnected: reload the page after restarting it', 'off');
+      this.status(reason ? `Runner disconnected: ${reason}` : 'Runner disconnected: reload the page after restarting it', 'off');
     });
     if (!this.conn.inventory) {
       const p = this.conn.problem;

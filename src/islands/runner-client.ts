@@ -26,7 +26,8 @@ export interface RunnerConnection {
   problem?: ErrorBody;
   send(msg: Record<string, unknown>, onReply: Listener): string;
   off(id: string): void;
-  onClose(fn: () => void): void;
+  /** `reason`: what the server said when it closed the connection (e.g. the login session ended), if anything. */
+  onClose(fn: (reason?: string) => void): void;
 }
 
 let pending: Promise<RunnerConnection | null> | undefined;
@@ -49,7 +50,7 @@ async function open(): Promise<RunnerConnection | null> {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${scheme}//${location.host}${session.wsPath}`, ['drillbook.v1', `drillbook.token.${session.wsToken}`]);
   const listeners = new Map<string, Listener>();
-  const closers: (() => void)[] = [];
+  const closers: ((reason?: string) => void)[] = [];
   const ready = await new Promise<boolean>((resolve) => {
     ws.addEventListener('open', () => resolve(true), { once: true });
     ws.addEventListener('error', () => resolve(false), { once: true });
@@ -59,9 +60,9 @@ async function open(): Promise<RunnerConnection | null> {
     const msg = JSON.parse(String(ev.data));
     if (msg.id && listeners.has(msg.id)) listeners.get(msg.id)!(msg);
   });
-  ws.addEventListener('close', () => {
+  ws.addEventListener('close', (ev) => {
     pending = undefined;
-    closers.forEach((fn) => fn());
+    closers.forEach((fn) => fn(ev.reason || undefined));
   });
   return {
     inventory: session.inventory,

@@ -55,9 +55,12 @@ export async function serveCommand(values: Record<string, unknown>, signal: Abor
   const terminalIdleMs = idleText === undefined ? undefined : parseDuration(idleText);
   if (idleText !== undefined && (!terminalIdleMs || terminalIdleMs < 1000)) throw new UsageError(`bad idle time "${idleText}"`, '--terminal-idle', 'write a duration such as 30s, 15m or 1h');
   if (idleText !== undefined && !values.terminal) throw new UsageError('--terminal-idle needs --terminal', '--terminal-idle', 'add --terminal to enable the browser terminal');
+  const sessionIdleText = values['session-idle'] as string | undefined;
+  const sessionIdleMs = sessionIdleText === undefined ? undefined : parseDuration(sessionIdleText);
+  if (sessionIdleText !== undefined && (!sessionIdleMs || sessionIdleMs < 60_000)) throw new UsageError(`bad idle time "${sessionIdleText}"`, '--session-idle', 'write a duration of at least a minute, such as 30m, 1h or 12h');
   let server;
   try {
-    server = await startServer({ terminal: !!values.terminal, terminalIdleMs, port: Number(portText), inventory: values.inventory as string | undefined, lab: values.lab as string | undefined, allowBreaks: !!values['allow-breaks'] });
+    server = await startServer({ terminal: !!values.terminal, terminalIdleMs, sessionIdleMs, port: Number(portText), inventory: values.inventory as string | undefined, lab: values.lab as string | undefined, allowBreaks: !!values['allow-breaks'] });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${portText} is in use`, '--port', 'pick another with --port N, or --port 0 for any free port');
     throw e;
