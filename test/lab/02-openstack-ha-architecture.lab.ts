@@ -28,6 +28,8 @@ describe('chapter 2: OpenStack HA architecture', () => {
     expect(ctl1).toMatch(/:22 +sshd +management \(sshd\); every address$/m);
     const ctl2 = byId.listeners.hosts.find((h) => h.host === 'ctl2')!.output;
     expect(ctl2).not.toMatch(/haproxy/);
+    // HAProxy counted the requests it sent to the stopped copy and redispatched.
+    expect(byId['ctl2-back'].hosts[0].output).toMatch(/^ctl2 UP, \d+ retried, [1-9]\d* redispatched$/m);
     // The clean-up removed what the chapter added, on every node.
     expect(byId['remove-miniature'].hosts.map((h) => h.output).join('')).toMatch(/ctl1: lab-lb removed/);
     expect(byId['remove-miniature'].hosts.filter((h) => /lab-api removed/.test(h.output))).toHaveLength(3);
