@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Drill } from '../../src/runbook/types.ts';
-import { LOCAL_HOST, LocalTransport } from '../transports/local.ts';
+import { transportFor } from '../transports/local.ts';
 import type { Transport } from '../transports/types.ts';
 import { executeStep, fmtMs, sleep, type RunEvent } from './execute.ts';
 import type { StepPlan } from './plan.ts';
@@ -173,7 +173,7 @@ export async function runDrill(plans: DrillPlans, transport: Transport, opts: Dr
   // 1. The probe, for the whole drill.
   const probeCtl = new AbortController();
   ctl.signal.addEventListener('abort', () => probeCtl.abort(), { once: true });
-  const probeTransport = plans.probe.targets[0].host === LOCAL_HOST ? new LocalTransport() : transport;
+  const probeTransport = transportFor(plans.probe.targets[0].host, transport);
   let buffer = '';
   let firstSample: () => void = () => {};
   const gotFirst = new Promise<void>((r) => (firstSample = r));

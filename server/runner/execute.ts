@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { createMasker } from '../../src/runbook/vars.ts';
 import type { ExecOutcome, Transport } from '../transports/types.ts';
+import { transportFor } from '../transports/local.ts';
 import type { StepPlan, TargetPlan } from './plan.ts';
 import { overallVerdict, type HostResult, type RunResult, type Verdict } from './results.ts';
 
@@ -115,7 +116,7 @@ export async function executeStep(plan: StepPlan, transport: Transport, opts: Ex
       if (streamOutput) emit({ type: 'output', runId, host: t.host.name, stream, text });
     };
     const on = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => take(stream, maskers[stream].push(decoders[stream].write(chunk)));
-    const outcome: ExecOutcome = await transport.run(t.host, script, { onStdout: on('stdout'), onStderr: on('stderr'), signal: ctl.signal });
+    const outcome: ExecOutcome = await transportFor(t.host, transport).run(t.host, script, { onStdout: on('stdout'), onStderr: on('stderr'), signal: ctl.signal });
     for (const s of ['stdout', 'stderr'] as const) take(s, maskers[s].push(decoders[s].end()) + maskers[s].flush());
     return classify(outcome, stdout.slice(-4 * keep), combined.slice(-keep), check);
   }

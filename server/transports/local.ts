@@ -5,6 +5,7 @@
  * its own process group, and cancel stops that whole group.
  */
 import { spawn } from 'node:child_process';
+import { projectRoot } from '../../src/runbook/topology.ts';
 import type { InventoryHost } from '../inventory.ts';
 import type { ExecIO, ExecOutcome, Transport } from './types.ts';
 
@@ -17,7 +18,8 @@ export class LocalTransport implements Transport {
     if (io.signal.aborted) return Promise.resolve({ kind: 'cancelled', remoteStopped: true });
     return new Promise((resolve) => {
       // As over SSH: the script arrives on stdin, is handed to bash on a here-string fd, and reads EOF.
-      const child = spawn('/bin/bash', ['--noprofile', '--norc', '-c', 'exec /bin/bash --noprofile --norc /dev/fd/3 3<<<"$(cat)" </dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      // In the project's root, so a step on this machine can call `npx drillbook` (e.g. `lab crash`).
+      const child = spawn('/bin/bash', ['--noprofile', '--norc', '-c', 'exec /bin/bash --noprofile --norc /dev/fd/3 3<<<"$(cat)" </dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, cwd: projectRoot() });
       let cancelled = false;
       let killTimer: NodeJS.Timeout | undefined;
       const onAbort = () => {
@@ -59,4 +61,11 @@ export class LocalTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+}
+
+const sharedLocal = new LocalTransport();
+
+/** The transport that reaches `host`: this machine for LOCAL_HOST, else the inventory's (SSH) transport. */
+export function transportFor(host: InventoryHost, inventoryTransport: Transport): Transport {
+  return host === LOCAL_HOST ? sharedLocal : inventoryTransport;
 }

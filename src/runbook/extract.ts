@@ -157,8 +157,15 @@ export function extractSteps(tree: Root, ctx: ExtractContext): { steps: Step[]; 
     if (!on) errors.push(new StepSyntaxError(`step "${id}" has no on= (target hosts)`, where(line), 'use a host, a group, a comma list, or "all"'));
     else if (!targets) {
       errors.push(new StepSyntaxError(`step "${id}" runs on hosts, but the chapter's frontmatter says lab: ${fm.lab}`, where(line), `set lab: to a topology from labs/topologies.yaml (${Object.keys(topologies.topologies).join(', ')})`));
+    } else if (on === 'local') {
+      // This machine (the one running Drillbook), e.g. to cut a lab node's power from outside.
+      if (attrs.has('where')) errors.push(new StepSyntaxError(`step "${id}" runs on="local": where= has no meaning there`, where(attrs.get('where')!.line), 'remove where=, or target lab hosts'));
     } else {
       for (const name of on.split(',').map((s) => s.trim())) {
+        if (name === 'local') {
+          errors.push(new StepSyntaxError(`on="${on}" of step "${id}" mixes "local" (this machine) with lab hosts`, where(attrs.get('on')!.line), 'a step runs either on this machine (on="local") or on hosts of the inventory'));
+          continue;
+        }
         if (name === 'all' || targets.hosts.has(name) || targets.groups.has(name)) continue;
         errors.push(new StepSyntaxError(`unknown host or group "${name}" in on="${on}" of step "${id}"`, where(attrs.get('on')!.line), `lab ${fm.lab} has groups ${[...targets.groups].join(', ')} and hosts ${[...targets.hosts].join(', ')}`));
       }

@@ -15,7 +15,7 @@ const NODES = ['ctl1', 'ctl2', 'ctl3'];
 const chapter = loadManifest().chapters.find((c) => c.frontmatter.chapter === 3)!;
 const vmSteps = new Set(chapter.steps.filter((s) => s.needs === 'vm').map((s) => s.id));
 /** The steps a whole-chapter run executes on the local lab, in page order (drills report separately). */
-const LAB_STEPS = ['install', 'pcsd', 'drop-default-cluster', 'auth', 'setup', 'quorate', 'links', 'properties', 'web-unit', 'resources', 'config-valid', 'vip-serves', 'move-home', 'fence-agents'];
+const LAB_STEPS = ['install', 'pcsd', 'drop-default-cluster', 'auth', 'setup', 'quorate', 'links', 'properties', 'web-unit', 'resources', 'config-valid', 'vip-serves', 'move-home', 'move-home-after-power-cut', 'fence-agents'];
 
 type DrillRun = ChapterRun['drills'][number];
 
@@ -39,7 +39,7 @@ describe('chapter 3: Pacemaker', () => {
 
   it('the chapter marks fencing and the kernel panic as needing real VMs', () => {
     expect([...vmSteps].sort()).toEqual(['after-panic', 'ctl3-fenced-and-back', 'fence-ctl3', 'fence-devices', 'fence-reachable', 'fenced-then-moved', 'panic-holder']);
-    expect(chapter.drills.map((d) => d.id)).toEqual(['standby', 'web-killed', 'partition']);
+    expect(chapter.drills.map((d) => d.id)).toEqual(['standby', 'web-killed', 'partition', 'node-power-cut']);
     expect(chapter.steps.filter((s) => !s.drill && s.needs !== 'vm').map((s) => s.id)).toEqual(LAB_STEPS);
   });
 
@@ -67,7 +67,7 @@ describe('chapter 3: Pacemaker', () => {
     }
   }, 400_000);
 
-  it('runs the whole chapter on the lab: deploy, verify, three drills, recover', async () => {
+  it('runs the whole chapter on the lab: deploy, verify, four drills, recover', async () => {
     const r = await runOnLab(['3']);
     doc = r.doc;
     expect(doc.notRun).toEqual([]);
@@ -77,7 +77,7 @@ describe('chapter 3: Pacemaker', () => {
     const lab = doc.results.filter((x) => !vmSteps.has(x.step.globalId.split('/')[1]));
     expect(lab.filter((x) => x.verdict !== 'passed').map((x) => `${x.step.globalId}: ${x.verdict}: ${x.message}`)).toEqual([]);
     expect(lab.map((x) => x.step.globalId.split('/')[1])).toEqual(LAB_STEPS);
-    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['standby', 'web-killed', 'partition']);
+    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['standby', 'web-killed', 'partition', 'node-power-cut']);
     expect(r.code, r.stderr).toBe(0);
   }, 1_200_000);
 
@@ -136,5 +136,26 @@ describe('chapter 3: Pacemaker', () => {
     expect(f.recoveryConditionMs!).toBeGreaterThan(6_000);
     expect(f.recoveryConditionMs!).toBeLessThan(60_000);
     expect(f.outageMs).toBeLessThan(15_000);
+  });
+
+  it('power cut: every request failed until Corosync gave the node up and the group started on a survivor', () => {
+    const d = drill('node-power-cut');
+    plausible(d);
+    const f = d.figures;
+    expect(d.steps.break?.hosts[0]).toMatchObject({ host: 'local', verdict: 'passed' });
+    expect(d.steps.break?.hosts[0].output).toMatch(/ctl1 crashed \(its PID 1 was killed\)/);
+    expect(f.servedBefore).toBe('ctl1');
+    expect(['ctl2', 'ctl3']).toContain(f.servedAfter);
+    // Token timeout (3.65 s) plus consensus (4.38 s) before anything moves, then the group's start:
+    // one continuous outage of several seconds, longer than the standby's planned move.
+    expect(f.outageMs).toBeGreaterThan(5_000);
+    expect(f.outageMs).toBeLessThan(30_000);
+    expect(f.outageMs).toBeGreaterThan(drill('standby').figures.outageMs);
+    expect(d.steps.verify?.hosts.find((h) => h.verdict === 'passed')?.output).toMatch(/holds 10\.77\.0\.99 and serves; total votes: 2/);
+    expect(d.steps.recover?.hosts[0].output).toMatch(/ctl1 is back/);
+    // Afterwards ctl1 rejoined and the group went home.
+    const home = doc.results.find((x) => x.step.globalId.endsWith('/move-home-after-power-cut'))!;
+    expect(home.hosts[0].output).toMatch(/Total votes: +3/);
+    expect(home.hosts[0].output).toMatch(/resource webgroup is running on: ctl1/);
   });
 });

@@ -16,9 +16,9 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     doc = r.doc;
     expect(doc.notRun).toEqual([]);
     expect(doc.results.filter((x) => x.verdict !== 'passed').map((x) => x.step.globalId)).toEqual(['04-haproxy-and-keepalived/crash-holder']);
-    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back', 'vip-back-after-haproxy', 'crash-holder']);
+    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back', 'vip-back-after-haproxy', 'vip-back-after-power-cut', 'crash-holder']);
     expect(doc.results.at(-1)!.verdict).toBe('skipped');
-    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['keepalived-killed', 'haproxy-stopped', 'link-down', 'split-brain']);
+    expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['keepalived-killed', 'haproxy-stopped', 'link-down', 'split-brain', 'holder-power-cut']);
     for (const d of doc.drills) expect(d.verdict, d.drill.globalId).toBe('passed');
     expect(r.code, r.stderr).toBe(0);
   }, 1_200_000);
@@ -77,6 +77,19 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     expect(d.figures.servedAfter).toBe('ctl1');
     expect(d.figures.failed).toBeLessThanOrEqual(2);
     expect(d.steps.recover?.hosts[0].output).toMatch(/INPUT has 0 VRRP rules/);
+  });
+
+  it("a power cut, made from outside through the lab, looks to the other nodes like the dead link: VRRP's dead timer", () => {
+    const d = drill('holder-power-cut');
+    const f = d.figures;
+    expect(d.steps.break?.hosts[0]).toMatchObject({ host: 'local', verdict: 'passed' });
+    expect(d.steps.break?.hosts[0].output).toMatch(/ctl1 crashed \(its PID 1 was killed\)/);
+    expect(f.servedBefore).toBe('ctl1');
+    expect(f.servedAfter).toBe('ctl2');
+    expect(f.failed).toBeGreaterThanOrEqual(3);
+    expect(f.outageMs).toBeGreaterThan(1500);
+    expect(f.outageMs).toBeLessThan(10_000);
+    expect(d.steps.recover?.hosts[0].output).toMatch(/ctl1 is back/);
   });
 
   it('runs the drill from the page: the cluster map, the timeline chart and the figures appear', async () => {

@@ -50,6 +50,8 @@ describe('the extractor', () => {
       ['missing code block', '<Step id="a" title="A" on="all">\nJust prose.\n</Step>\n', /fixture\.mdx:8: step "a" has no code block/],
       ['unknown attribute', step('id="a" title="A" on="all" retry={3}', 'true'), /fixture\.mdx:8: unknown attribute "retry" on <Step>/],
       ['unknown host group', step('id="a" title="A" on="controllers,dbservers"', 'true'), /fixture\.mdx:8: unknown host or group "dbservers"/],
+      ['local mixed with hosts', step('id="a" title="A" on="local,ctl1"', 'true'), /fixture\.mdx:8: on="local,ctl1" of step "a" mixes "local" \(this machine\) with lab hosts/],
+      ['where on local', step('id="a" title="A" on="local" where="true"', 'true'), /fixture\.mdx:8: step "a" runs on="local": where= has no meaning there/],
       ['bad retry value', step('id="a" title="A" on="all" retries="many"', 'true'), /fixture\.mdx:8: bad retry value retries="many"/],
       ['negative retry value', step('id="a" title="A" on="all" retries={-1}', 'true'), /bad retry value retries=-1/],
       ['bad duration', step('id="a" title="A" on="all" retries={2} delay="soon"', 'true'), /bad delay value "soon"/],
