@@ -23,7 +23,7 @@ export function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
-export type Unit = 'ms' | 'bytes' | 'MiB/s';
+export type Unit = 'ms' | 'bytes' | 'MiB/s' | '%';
 
 export function fmt(x: number | undefined, unit: Unit): string {
   if (x === undefined || !Number.isFinite(x)) return '-';
@@ -40,6 +40,8 @@ export function fmt(x: number | undefined, unit: Unit): string {
       return `${(x / 1024 ** 3).toFixed(2)} GiB`;
     case 'MiB/s':
       return `${x.toFixed(x < 10 ? 2 : 1)} MiB/s`;
+    case '%':
+      return `${x.toFixed(x < 10 ? 1 : 0)} %`;
   }
 }
 
