@@ -16,8 +16,12 @@ describe('chapter 1: cloud computing and high availability', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(doc.notRun).toEqual([]);
     const byId = Object.fromEntries(doc.results.map((x) => [x.step.globalId.split('/')[1], x]));
-    expect(Object.keys(byId)).toEqual(['nodes-answer', 'os-release', 'toolbox', 'echo-service', 'echo-mesh', 'fping-peers', 'kernel-panic']);
-    for (const id of ['nodes-answer', 'os-release', 'toolbox', 'echo-service', 'echo-mesh', 'fping-peers']) expect(byId[id].verdict, id).toBe('passed');
+    expect(Object.keys(byId)).toEqual(['nodes-answer', 'os-release', 'toolbox', 'echo-service', 'echo-mesh', 'fping-peers', 'disk-full-ctl2', 'disk-full-undo', 'disk-full-root', 'memory-pressure', 'bad-network', 'kernel-panic']);
+    for (const id of ['nodes-answer', 'os-release', 'toolbox', 'echo-service', 'echo-mesh', 'fping-peers', 'disk-full-ctl2', 'disk-full-undo']) expect(byId[id].verdict, id).toBe('passed');
+    for (const id of ['disk-full-root', 'memory-pressure', 'bad-network', 'kernel-panic']) expect(byId[id].verdict, id).toBe('skipped');
+    // The full file system: 100 % used, and the write failed with ENOSPC; then it was removed.
+    expect(byId['disk-full-ctl2'].hosts[0].output).toMatch(/^tmpfs +32M +32M +0 100% \/srv\/fill\n.*No space left on device/m);
+    expect(byId['disk-full-undo'].hosts[0].output).toBe('ctl2: /srv/fill removed\n');
     expect(byId['kernel-panic'].verdict).toBe('skipped');
     expect(byId['kernel-panic'].message).toMatch(/needs real VMs; the hosts of .* are containers/);
     expect(byId['kernel-panic'].hosts[0].attempts).toBe(0);
@@ -37,5 +41,16 @@ describe('chapter 1: cloud computing and high availability', () => {
     expect(f.failed).toBe(d.samples.filter((s) => !s.ok).length);
     expect(f.failed).toBeGreaterThanOrEqual(4);
     expect(d.steps.recover?.hosts[0].output).not.toMatch(/DROP/);
+  });
+
+  it('measures a 2 s link flap: pings to ctl3 go unanswered for about 2 s, then ctl3 answers again', () => {
+    const d = doc.drills.find((x) => x.drill.globalId.endsWith('/link-flap'))!;
+    expect(d.verdict).toBe('passed');
+    const f = d.figures;
+    expect(f.outageMs).toBeGreaterThanOrEqual(1500);
+    expect(f.outageMs).toBeLessThanOrEqual(2700);
+    expect(f.firstFailureMs!).toBeGreaterThanOrEqual(300);
+    expect(f.restoredMs).not.toBeNull();
+    expect(d.steps.verify?.hosts[0].output).toBe('ctl3 stopped answering\nctl3 answers again\n');
   });
 });
