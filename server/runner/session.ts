@@ -211,8 +211,8 @@ export class RunnerSession {
   async runSequence(plans: StepPlan[], opts: { signal?: AbortSignal; confirm?: string; onEvent?: ExecuteOptions['onEvent'] } & RecordOptions): Promise<{ results: RunResult[]; stoppedAt?: string; cancelled: boolean }> {
     const inv = plans[0]?.inventory;
     if (inv && (inv.profile === 'production' || plans.some((p) => p.needsConfirm)) && opts.confirm !== inv.name) {
-      const why = inv.profile === 'production' ? 'a production inventory' : 'steps marked confirm';
-      throw new Refused(`this runs ${plans.length} steps on "${inv.name}", including ${why}, and needs a confirmation naming it`, inv.name, `confirm with the inventory name: ${inv.name}`);
+      const why = inv.profile === 'production' ? `"${inv.name}" is a production inventory` : 'some of them are marked confirm';
+      throw new Refused(`this runs ${plans.length} step${plans.length === 1 ? '' : 's'} on "${inv.name}" and ${why}: it needs a confirmation naming it`, inv.name, `confirm with the inventory name: ${inv.name}`);
     }
     for (const p of plans) this.checkConfirmation(p, opts.confirm);
     const results: RunResult[] = [];

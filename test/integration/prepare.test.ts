@@ -114,7 +114,7 @@ describe('prepare a chapter over the WebSocket', () => {
     c.send({ type: 'prepare', id: 'p4', chapter: '09-on-careful' });
     const refused = await c.waitFor((m) => m.id === 'p4' && m.type === 'error');
     expect(refused.error).toMatchObject({ code: 'refused' });
-    expect(refused.error.message).toMatch(/needs a confirmation naming it/);
+    expect(refused.error.message).toMatch(/^this runs 1 step on "preptest" and some of them are marked confirm: it needs a confirmation naming it$/);
     expect(c.messages.some((m) => m.id === 'p4' && m.event)).toBe(false);
     c.send({ type: 'prepare', id: 'p5', chapter: '09-on-careful', confirm: 'wrong' });
     expect((await c.waitFor((m) => m.id === 'p5' && m.type === 'error')).error.code).toBe('refused');
