@@ -16,7 +16,7 @@ describe('chapter 4: HAProxy and Keepalived', () => {
     doc = r.doc;
     expect(doc.notRun).toEqual([]);
     expect(doc.results.filter((x) => x.verdict !== 'passed').map((x) => x.step.globalId)).toEqual(['04-haproxy-and-keepalived/crash-holder']);
-    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back', 'vip-back-after-haproxy', 'vip-back-after-power-cut', 'crash-holder']);
+    expect(doc.results.map((x) => x.step.globalId.split('/')[1])).toEqual(['install', 'backend', 'haproxy', 'keepalived', 'vip-held', 'vip-serves', 'vip-back', 'vip-back-after-haproxy', 'vip-back-after-link', 'vip-back-after-power-cut', 'crash-holder']);
     expect(doc.results.at(-1)!.verdict).toBe('skipped');
     expect(doc.drills.map((d) => d.drill.globalId.split('/')[1])).toEqual(['keepalived-killed', 'haproxy-stopped', 'link-down', 'split-brain', 'holder-power-cut']);
     for (const d of doc.drills) expect(d.verdict, d.drill.globalId).toBe('passed');
