@@ -132,26 +132,7 @@ export class Gate {
 
   /** WebSocket upgrade: Host, exact Origin, session cookie and capability token, all required. */
   checkUpgrade(req: IncomingMessage): Refusal | { protocol: string; session: Session } {
-    const host = this.checkHost(req);
-    if (host) return host;
-    const origin = req.headers.origin;
-    const expected = this.servedOrigin(req);
-    if (origin !== expected) {
-      this.log(`drillbook: refused WebSocket from Origin ${origin ?? '(none)'}; only ${expected} may connect`);
-      return { status: 403, reason: `Origin ${origin ?? '(none)'} is not ${expected}` };
-    }
-    const session = this.sessionOf(req);
-    if (!session) {
-      this.log('drillbook: refused WebSocket without a valid session cookie');
-      return { status: 401, reason: 'no session cookie' };
-    }
-    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    const cap = protocols.find((p) => p.startsWith(WS_TOKEN_PREFIX))?.slice(WS_TOKEN_PREFIX.length);
-    if (!protocols.includes(WS_PROTOCOL) || !sameSecret(cap, session.wsToken)) {
-      this.log('drillbook: refused WebSocket without the session capability token');
-      return { status: 401, reason: 'missing or wrong capability token' };
-    }
-    return { protocol: WS_PROTOCOL, session };
+    return this.checkCapabilityUpgrade(req, { what: 'WebSocket', protocol: WS_PROTOCOL, prefix: WS_TOKEN_PREFIX, token: (s) => s.wsToken, capability: 'session', reason: 'missing or wrong capability token' });
   }
 
   /**
@@ -161,25 +142,34 @@ export class Gate {
    * session the terminals belong to.
    */
   checkTerminalUpgrade(req: IncomingMessage): Refusal | { protocol: string; owner: object } {
+    const v = this.checkCapabilityUpgrade(req, { what: 'terminal WebSocket', protocol: TERM_PROTOCOL, prefix: TERM_TOKEN_PREFIX, token: (s) => s.termToken, capability: 'terminal', reason: 'missing or wrong terminal capability token' });
+    return 'status' in v ? v : { protocol: v.protocol, owner: v.session };
+  }
+
+  /** The rules every WebSocket upgrade passes: Host, exact Origin, session cookie, then its own protocol and capability. */
+  private checkCapabilityUpgrade(
+    req: IncomingMessage,
+    kind: { what: string; protocol: string; prefix: string; token: (s: Session) => string; capability: string; reason: string },
+  ): Refusal | { protocol: string; session: Session } {
     const host = this.checkHost(req);
     if (host) return host;
     const origin = req.headers.origin;
     const expected = this.servedOrigin(req);
     if (origin !== expected) {
-      this.log(`drillbook: refused terminal WebSocket from Origin ${origin ?? '(none)'}; only ${expected} may connect`);
+      this.log(`drillbook: refused ${kind.what} from Origin ${origin ?? '(none)'}; only ${expected} may connect`);
       return { status: 403, reason: `Origin ${origin ?? '(none)'} is not ${expected}` };
     }
     const session = this.sessionOf(req);
     if (!session) {
-      this.log('drillbook: refused terminal WebSocket without a valid session cookie');
+      this.log(`drillbook: refused ${kind.what} without a valid session cookie`);
       return { status: 401, reason: 'no session cookie' };
     }
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    const cap = protocols.find((p) => p.startsWith(TERM_TOKEN_PREFIX))?.slice(TERM_TOKEN_PREFIX.length);
-    if (!protocols.includes(TERM_PROTOCOL) || !sameSecret(cap, session.termToken)) {
-      this.log('drillbook: refused terminal WebSocket without the terminal capability token');
-      return { status: 401, reason: 'missing or wrong terminal capability token' };
+    const cap = protocols.find((p) => p.startsWith(kind.prefix))?.slice(kind.prefix.length);
+    if (!protocols.includes(kind.protocol) || !sameSecret(cap, kind.token(session))) {
+      this.log(`drillbook: refused ${kind.what} without the ${kind.capability} capability token`);
+      return { status: 401, reason: kind.reason };
     }
-    return { protocol: TERM_PROTOCOL, owner: session };
+    return { protocol: kind.protocol, session };
   }
 }

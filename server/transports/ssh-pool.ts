@@ -38,21 +38,17 @@ class Semaphore {
   constructor(private readonly size: number) {}
   async acquire(): Promise<() => void> {
     if (this.used >= this.size) await new Promise<void>((r) => this.queue.push(r));
-    this.used++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.used--;
-      this.queue.shift()?.();
-    };
+    return this.take();
   }
   get inUse() {
     return this.used;
   }
   /** A slot now, or undefined when all are taken (for interactive shells, which should not queue). */
   tryAcquire(): (() => void) | undefined {
-    if (this.used >= this.size) return undefined;
+    return this.used >= this.size ? undefined : this.take();
+  }
+  /** Take a slot; the returned release hands it to the next waiter, once. */
+  private take(): () => void {
     this.used++;
     let released = false;
     return () => {
