@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import type { SshFleet } from '../fixtures/sshd.ts';
 
@@ -271,4 +272,15 @@ let seq = 0;
 /** A fresh request id. */
 export function rid(label = 'm'): string {
   return `${label}-${++seq}`;
+}
+
+/** The upgrade must be refused with this status and a body that says why; an accepted one fails the test. */
+export async function expectUpgradeRefused(port: number, opts: Parameters<typeof upgrade>[1], status: number, reason: RegExp): Promise<void> {
+  const r = await upgrade(port, opts);
+  if (r.ok) {
+    r.client.close();
+    throw new Error(`upgrade with ${JSON.stringify(opts)} was accepted`);
+  }
+  expect(r.status).toBe(status);
+  expect(r.body).toMatch(reason);
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
-import { login, privateStateDir, upgrade, wsProtocols, type Login } from './helpers.ts';
+import { expectUpgradeRefused, login, privateStateDir, upgrade, wsProtocols, type Login } from './helpers.ts';
 
 let fleet: SshFleet;
 let server: RunningServer;
@@ -32,15 +32,7 @@ afterAll(async () => {
 
 const here = () => `127.0.0.1:${server.port}`;
 
-async function expectRefused(opts: Parameters<typeof upgrade>[1], status: number, reason: RegExp) {
-  const r = await upgrade(server.port, opts);
-  if (r.ok) {
-    r.client.close();
-    throw new Error(`upgrade with ${JSON.stringify(opts)} was accepted`);
-  }
-  expect(r.status).toBe(status);
-  expect(r.body).toMatch(reason);
-}
+const expectRefused = (opts: Parameters<typeof upgrade>[1], status: number, reason: RegExp) => expectUpgradeRefused(server.port, opts, status, reason);
 
 describe('R4: the allowed upgrade', () => {
   it('opens with the exact Origin, the cookie and the capability token, and says hello', async () => {

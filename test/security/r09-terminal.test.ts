@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { startSshFleet, type SshFleet } from '../fixtures/sshd.ts';
-import { httpRequest, login, privateStateDir, upgrade, wsProtocols, type Login } from './helpers.ts';
+import { expectUpgradeRefused, httpRequest, login, privateStateDir, upgrade, wsProtocols, type Login } from './helpers.ts';
 
 let fleet: SshFleet;
 let off: RunningServer;
@@ -46,15 +46,7 @@ afterAll(async () => {
   state?.restore();
 });
 
-async function expectRefused(server: RunningServer, opts: Parameters<typeof upgrade>[1], status: number, reason: RegExp) {
-  const r = await upgrade(server.port, opts);
-  if (r.ok) {
-    r.client.close();
-    throw new Error(`upgrade with ${JSON.stringify(opts)} was accepted`);
-  }
-  expect(r.status).toBe(status);
-  expect(r.body).toMatch(reason);
-}
+const expectRefused = (server: RunningServer, opts: Parameters<typeof upgrade>[1], status: number, reason: RegExp) => expectUpgradeRefused(server.port, opts, status, reason);
 
 async function expectAccepted(server: RunningServer, opts: Parameters<typeof upgrade>[1], protocol: string) {
   const r = await upgrade(server.port, opts);
